@@ -1,0 +1,1 @@
+"""Dataset-card templates (Jinja2), installed as judgefree_hub.cards."""

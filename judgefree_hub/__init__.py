@@ -1,0 +1,27 @@
+"""judgefree-hub: judge-free self-improvement datasets for multimodal LLMs (arXiv 2411.17760).
+
+Recipes (JSON) -> sources -> controlled-hallucination decoding -> CLIP verification ->
+WebDataset shards + dataset card. Importing this package does not import torch.
+"""
+
+from .errors import BuildError, JfhubError, ModelLoadError, RecipeError, SourceError
+from .recipe import Recipe, load_recipe
+from .records import DropReason, Dropped, Pair, Sample, VerifiedPair
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "BuildError",
+    "DropReason",
+    "Dropped",
+    "JfhubError",
+    "ModelLoadError",
+    "Pair",
+    "Recipe",
+    "RecipeError",
+    "Sample",
+    "SourceError",
+    "VerifiedPair",
+    "load_recipe",
+]

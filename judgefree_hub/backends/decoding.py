@@ -1,0 +1,116 @@
+"""Batched decoding of several answers, each from one or two branches, in ONE forward per step.
+
+Every branch (image-conditioned or image-free) of every answer is a row of one left-padded batch
+with one KV cache. At each step the backend runs one forward over all live rows; each answer
+mixes its rows' scores, picks a token, and that token is fed to all of its rows. Rows of finished
+answers leave the batch and the cache, so long answers do not pay for short ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Protocol, Sequence
+
+import torch
+from PIL import Image
+
+from ..recipe import GenerationSpec
+from .mixing import mix_scores, next_tokens
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One row of the batched forward: a prompt and its image, or None for the image-free row."""
+
+    prompt: str
+    image: Optional[Image.Image]
+
+
+@dataclass(frozen=True)
+class AnswerPlan:
+    """One answer to decode from row `cond` (and row `uncond` when ratio > 0) with
+    z = (1 - ratio) z_cond + ratio z_uncond. `seed` drives its sampling when enabled."""
+
+    cond: int
+    uncond: Optional[int]
+    ratio: float
+    seed: int = 0
+
+
+class StepModel(Protocol):
+    """What the loop needs from a backend; rows keep their order across calls."""
+
+    eos_token_ids: frozenset[int]
+
+    def prefill(self, rows: Sequence[Branch]) -> torch.Tensor:
+        """Encode and run the prompts; return last-position logits [R, V]."""
+
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed one token per live row; return logits [R, V]."""
+
+    def keep_rows(self, keep: torch.Tensor) -> None:
+        """Drop every row not in `keep` (indices into the live rows) from the batch state."""
+
+    def decode_text(self, tokens: list[int]) -> str: ...
+
+
+def _check(rows: Sequence[Branch], answers: Sequence[AnswerPlan]) -> None:
+    used = [a.cond for a in answers] + [a.uncond for a in answers if a.uncond is not None]
+    if sorted(used) != list(range(len(rows))):
+        raise ValueError("each row must belong to exactly one answer")
+    for a in answers:
+        if a.ratio > 0 and a.uncond is None:
+            raise ValueError(f"an answer with ratio {a.ratio} needs an image-free row")
+
+
+def decode_answers(
+    model: StepModel, rows: Sequence[Branch], answers: Sequence[AnswerPlan], gen: GenerationSpec, space: str
+) -> list[str]:
+    """Decode every answer; returns their texts in the order of `answers`."""
+    _check(rows, answers)
+    live_rows = list(range(len(rows)))  # global row ids, in batch order
+    live = list(range(len(answers)))  # global answer ids still decoding
+    ratios = torch.tensor([a.ratio for a in answers], dtype=torch.float32)
+    gens = [torch.Generator().manual_seed(a.seed) for a in answers] if gen.do_sample else None
+    out: list[list[int]] = [[] for _ in answers]
+    row_answer = _row_owner(answers)
+    logits = model.prefill(rows)
+    for step in range(gen.max_new_tokens):
+        where = {r: i for i, r in enumerate(live_rows)}
+        cond = torch.tensor([where[answers[a].cond] for a in live])
+        uncond = torch.tensor([where[_uncond_or_cond(answers[a])] for a in live])
+        scores = mix_scores(logits[cond], logits[uncond], ratios[live], space)
+        picked = next_tokens(scores, gen.do_sample, gen.temperature, gen.top_k, gen.top_p,
+                             [gens[a] for a in live] if gens else None).tolist()
+        done = set()
+        for a, tok in zip(live, picked):
+            if tok in model.eos_token_ids:
+                done.add(a)
+            else:
+                out[a].append(tok)
+        token_of = dict(zip(live, picked))
+        if done:
+            live = [a for a in live if a not in done]
+            keep = [i for i, r in enumerate(live_rows) if row_answer[r] not in done]
+            live_rows = [live_rows[i] for i in keep]
+            if not live or step + 1 == gen.max_new_tokens:
+                break
+            model.keep_rows(torch.tensor(keep))
+        if step + 1 == gen.max_new_tokens:
+            break
+        logits = model.step(torch.tensor([token_of[row_answer[r]] for r in live_rows]))
+    return [model.decode_text(toks) for toks in out]
+
+
+def _uncond_or_cond(a: AnswerPlan) -> int:
+    """With ratio 0 the answer has one row; mixing it with itself is the identity."""
+    return a.uncond if a.uncond is not None else a.cond
+
+
+def _row_owner(answers: Sequence[AnswerPlan]) -> dict[int, int]:
+    owner = {}
+    for i, a in enumerate(answers):
+        owner[a.cond] = i
+        if a.uncond is not None:
+            owner[a.uncond] = i
+    return owner

@@ -1,0 +1,78 @@
+"""The layout of one built version, OUT/<name>/<version>/, and its life cycle.
+
+recipe.json (resolved) is written first and pins the folder to one recipe: running another
+recipe under the same name and version is refused. manifest.json is written LAST, atomically:
+a folder without it is an unfinished build, whatever else it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import BuildError
+from .recipe import Recipe
+from .shards import ShardRecord, ShardStore, sha256_file, write_atomic
+
+MANIFEST = "manifest.json"
+
+
+class BuildFolder:
+    def __init__(self, out_root: Path, recipe: Recipe):
+        self.recipe = recipe
+        self.root = Path(out_root) / recipe.name / recipe.version
+        self.shards = ShardStore(self.root)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def is_complete(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def claim(self) -> None:
+        """Create the folder for this recipe, or check that it already belongs to it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / "recipe.json"
+        text = self.recipe.resolved_json()
+        if path.is_file() and path.read_text() != text:
+            raise BuildError(
+                f"{self.root} holds version {self.recipe.version} built from a different recipe; "
+                f"bump 'version' in the recipe (or remove that folder)"
+            )
+        if not path.is_file():
+            write_atomic(path, text.encode())
+
+    def verify(self) -> list[str]:
+        """Problems with a complete build's shards (missing, wrong size or hash); [] if sound."""
+        problems = []
+        for shard in json.loads(self.manifest_path.read_text())["shards"]:
+            path = self.root / shard["file"]
+            if not path.is_file():
+                problems.append(f"{path}: missing")
+            elif sha256_file(path) != shard["sha256"]:
+                problems.append(f"{path}: sha256 does not match the manifest")
+        return problems
+
+    def finish(self, records: Sequence[ShardRecord], stats: dict[str, Any], card: str,
+               extra_files: dict[str, bytes]) -> None:
+        """Write stats, card and extras, then the manifest (the completion marker), then drop
+        the progress markers."""
+        write_atomic(self.root / "stats.json", (json.dumps(stats, indent=2, sort_keys=True) + "\n").encode())
+        write_atomic(self.root / "README.md", card.encode())
+        for name, data in extra_files.items():
+            write_atomic(self.root / name, data)
+        manifest = {
+            "name": self.recipe.name,
+            "version": self.recipe.version,
+            "rows": sum(r.rows for r in records),
+            "shards": [
+                {k: v for k, v in asdict(r).items() if k in ("file", "rows", "bytes", "sha256")}
+                for r in sorted(records, key=lambda r: r.index)
+            ],
+        }
+        write_atomic(self.manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+        shutil.rmtree(self.shards.progress_dir, ignore_errors=True)

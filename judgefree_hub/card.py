@@ -1,0 +1,54 @@
+"""Dataset cards rendered from the Jinja2 templates in cards/ (installed as judgefree_hub.cards)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any, Sequence
+
+import jinja2
+
+from .recipe import Recipe
+from .shards import ShardRecord
+
+_SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+          (10_000_000, "1M<n<10M"))
+
+
+def size_category(n: int) -> str:
+    for limit, label in _SIZES:
+        if n < limit:
+            return label
+    return "n>10M"
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FunctionLoader(
+            lambda name: resources.files("judgefree_hub.cards").joinpath(name).read_text()
+        ),
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
+    )
+
+
+def render_preference_card(recipe: Recipe, stats: dict[str, Any], shards: Sequence[ShardRecord],
+                           tool_version: str) -> str:
+    from .strategies import STRATEGIES
+
+    opts = recipe.verifier.options
+    gen = recipe.model.generation
+    decoding = (f"sampling, temperature {gen.temperature}, top-k {gen.top_k}, top-p {gen.top_p}"
+                if gen.do_sample else "greedy") + f", at most {gen.max_new_tokens} new tokens"
+    strategy = STRATEGIES.get(recipe.strategy.name)(recipe.strategy.options, recipe.seed)
+    pretrained = opts["pretrained"]
+    verifier = f"open_clip `{opts['model']}`" + (f" / `{pretrained}`" if pretrained else "")
+    random_weights = [ref for ref in (recipe.model.id, opts["model"]) if ref.startswith("demo:")]
+    return _env().get_template("preference.md.j2").render(
+        license=recipe.license, pretty_name=recipe.name, version=recipe.version,
+        description=recipe.description, random_weights=random_weights, tool_version=tool_version,
+        model_id=recipe.model.id, model_revision=recipe.model.revision, decoding_line=decoding,
+        strategy_line=strategy.describe(), verifier_line=verifier, long_text=opts["long_text"],
+        reverse_margin=opts["reverse_margin"], min_gap=opts["min_gap"], seed=recipe.seed,
+        sources_line=", ".join(f"{s.options['name']} ({s.name})" for s in recipe.sources),
+        image_format=recipe.output.image_format, stats=stats, shards=shards,
+        size_category=size_category(stats["pairs"]),
+    )

@@ -1,0 +1,96 @@
+"""The `jfhub` command line: the only module that uses click or picks exit codes.
+
+Exit codes: 0 ok, 1 a run-time problem (source, model, build folder), 2 a bad recipe or usage.
+Heavy imports (torch, transformers) happen inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import JfhubError, RecipeError
+
+
+class RecipeProblems(click.ClickException):
+    """One `Error:` line per recipe problem, exit code 2, no traceback."""
+
+    exit_code = 2
+
+    def __init__(self, err: RecipeError):
+        super().__init__(str(err))
+        self.lines = err.lines()
+
+    def show(self, file=None) -> None:
+        for line in self.lines:
+            click.echo(f"Error: {line}", err=True)
+
+
+class RunProblem(click.ClickException):
+    exit_code = 1
+
+    def show(self, file=None) -> None:
+        click.echo(f"Error: {self.message}", err=True)
+
+
+def _load(path: str):
+    from .recipe import load_recipe
+
+    try:
+        return load_recipe(path)
+    except RecipeError as e:
+        raise RecipeProblems(e) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="jfhub")
+def main() -> None:
+    """Judge-free self-improvement datasets for multimodal LLMs (arXiv 2411.17760)."""
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+def validate(recipe: str) -> None:
+    """Check a RECIPE file; print its problems (exit 2) or 'ok'."""
+    r = _load(recipe)
+    n = len(r.sources)
+    click.echo(f"{recipe}: ok ({r.name} v{r.version}, builder {r.builder}, {n} source(s), "
+               f"strategy {r.strategy.name}, verifier {r.verifier.name})")
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False),
+              help="Output root; the build goes to OUT/<name>/<version>/.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def build(recipe: str, out: str, progress: bool) -> None:
+    """Build the dataset a RECIPE describes (resumes an interrupted build)."""
+    r = _load(recipe)
+    from .builders import BUILDERS
+
+    try:
+        result = BUILDERS.get(r.builder)(r, Path(out), show_progress=progress)
+    except JfhubError as e:
+        raise RunProblem(str(e)) from None
+    s = result.stats
+    click.echo(
+        f"built {result.root}: {s['pairs']} pairs from {s['samples']} samples, "
+        f"{s['reversed']} reversed, dropped {sum(s['dropped'].values())} "
+        f"({result.shards_built} shard(s) built, {result.shards_resumed} already done) "
+        f"in {result.seconds:.1f}s"
+    )
+
+
+@main.command("schema-doc")
+def schema_doc() -> None:
+    """Print the recipe fields as a Markdown table (generated from the JSON Schema)."""
+    from .schema_doc import fields_table
+
+    click.echo(fields_table())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

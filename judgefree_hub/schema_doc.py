@@ -1,0 +1,62 @@
+"""The README's table of recipe fields, generated from the schema's descriptions (one source)."""
+
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+from .recipe import _deref, load_schema
+
+Row = tuple[str, str, str, str, str]
+
+
+def _type(s: dict) -> str:
+    if "enum" in s:
+        return " | ".join(f"`{v}`" for v in s["enum"])
+    if "const" in s:
+        return f"`{s['const']}`"
+    t = s.get("type", "object")
+    return " | ".join(t) if isinstance(t, list) else t
+
+
+def _range(s: dict) -> str:
+    marks = (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("minItems", "items >="))
+    return ", ".join(f"{sym} {s[key]}" for key, sym in marks if key in s)
+
+
+def _object_rows(obj: dict, root: dict, prefix: str, skip: tuple = ()) -> Iterator[Row]:
+    required = set(obj.get("required", []))
+    for name, sub in obj.get("properties", {}).items():
+        if name == "$schema" or name in skip:
+            continue
+        full = _deref(sub, root)
+        path = f"{prefix}.{name}" if prefix else name
+        if name in required:
+            default = "required"
+        elif "default" in sub or "default" in full:
+            default = f"`{json.dumps(sub.get('default', full.get('default')))}`"
+        else:
+            default = ""
+        yield (f"`{path}`", _type(full), default, _range(full), sub.get("description", full.get("description", "")))
+        yield from _nested_rows(full, root, path)
+    for branch in obj.get("allOf", []):
+        then = _deref(branch["then"], root)
+        tag, cond = next(iter(branch["if"]["properties"].items()))
+        label = f"{prefix} ({tag} = {cond['const']})"
+        yield (f"`{label}`", "object", "", "", then.get("description", ""))
+        yield from _object_rows(then, root, prefix, skip=(tag,))
+
+
+def _nested_rows(full: dict, root: dict, path: str) -> Iterator[Row]:
+    if "properties" in full:
+        yield from _object_rows(full, root, path)
+    elif full.get("type") == "array" and "$ref" in full.get("items", {}):
+        yield from _object_rows(_deref(full["items"], root), root, f"{path}[]")
+
+
+def fields_table() -> str:
+    schema = load_schema()
+    lines = ["| field | type | default | range | description |", "|---|---|---|---|---|"]
+    for row in _object_rows(schema, schema, ""):
+        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in row) + " |")
+    return "\n".join(lines)

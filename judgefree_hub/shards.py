@@ -1,0 +1,118 @@
+"""Deterministic, atomic WebDataset shards with per-shard completion markers (resume).
+
+A shard is written to a temporary name with fixed tar metadata (mtime 0, fixed owner and mode),
+fsynced and renamed; only then is its marker written (atomically), holding rows, bytes, sha256,
+the range of source samples it covers and that range's statistics. On resume a shard counts as
+finished only if its marker exists AND the file's sha256 matches, so a shard cut short by a kill
+is never taken for a finished one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from webdataset import TarWriter
+
+SHARD_NAME = "train-{:06d}.tar"
+TAR_MTIME = 0
+
+
+@dataclass(frozen=True)
+class ShardRecord:
+    index: int
+    file: str
+    """Path relative to the build folder, e.g. data/train-000000.tar."""
+    rows: int
+    bytes: int
+    sha256: str
+    first_sample: int
+    num_samples: int
+    stats: Mapping[str, int] = field(default_factory=dict)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary sibling, fsync, rename: readers see the old file or the whole new one."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class ShardStore:
+    """The shards and markers of one build folder: `data/` and `.progress/`."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.data_dir = root / "data"
+        self.progress_dir = root / ".progress"
+
+    def finished(self) -> dict[int, ShardRecord]:
+        """Shards whose marker exists and whose bytes match it; anything else is removed."""
+        done: dict[int, ShardRecord] = {}
+        if self.progress_dir.is_dir():
+            for marker in sorted(self.progress_dir.glob("*.json")):
+                rec = ShardRecord(**json.loads(marker.read_text()))
+                path = self.root / rec.file
+                if path.is_file() and path.stat().st_size == rec.bytes and sha256_file(path) == rec.sha256:
+                    done[rec.index] = rec
+                else:
+                    marker.unlink()
+        if self.data_dir.is_dir():
+            for path in self.data_dir.iterdir():  # half-written or unmarked shards
+                index = _shard_index(path.name)
+                if index is None or index not in done:
+                    path.unlink()
+        return done
+
+    def write(self, index: int, samples: Iterable[Mapping[str, bytes]], first_sample: int,
+              num_samples: int, stats: Mapping[str, int]) -> ShardRecord:
+        """Write one shard (members: '__key__' plus extension -> bytes) and then its marker."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.progress_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / SHARD_NAME.format(index)
+        tmp = path.with_name(path.name + ".tmp")
+        rows = 0
+        with open(tmp, "wb") as f:
+            with TarWriter(f, user="jfhub", group="jfhub", mode=0o444, encoder=False, mtime=TAR_MTIME) as tw:
+                for sample in samples:
+                    tw.write(dict(sample))
+                    rows += 1
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(self.data_dir)
+        rec = ShardRecord(index=index, file=f"data/{path.name}", rows=rows, bytes=path.stat().st_size,
+                          sha256=sha256_file(path), first_sample=first_sample,
+                          num_samples=num_samples, stats=dict(sorted(stats.items())))
+        write_atomic(self.progress_dir / f"{path.stem}.json", json.dumps(asdict(rec), sort_keys=True).encode())
+        return rec
+
+
+def _shard_index(name: str) -> int | None:
+    if name.startswith("train-") and name.endswith(".tar") and name[6:-4].isdigit():
+        return int(name[6:-4])
+    return None

@@ -1,0 +1,43 @@
+"""Every image file of a folder, optionally inside an installed package (offline photos)."""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import importlib.util
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from ..errors import SourceError
+from .base import SOURCES, Row, Source, SourceContext, open_rgb
+
+
+def package_dir(package: str) -> Path:
+    """The folder of an installed package, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SourceError(f"package {package!r} is not installed (pip install it, e.g. the 'demo' extra)")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+@SOURCES.register("folder")
+class FolderSource(Source):
+    def __init__(self, options: Mapping[str, Any], ctx: SourceContext):
+        super().__init__(options, ctx)
+        root = package_dir(options["package"]) if options["package"] else ctx.base_dir
+        self.root = root / options["path"]
+        self.include = tuple(options["include"])
+        self.recursive = options["recursive"]
+
+    def rows(self) -> Iterator[Row]:
+        if not self.root.is_dir():
+            raise SourceError(f"source {self.name!r}: no such folder: {self.root}")
+        files = self.root.rglob("*") if self.recursive else self.root.iterdir()
+        chosen = sorted(
+            p.relative_to(self.root).as_posix() for p in files
+            if p.is_file() and any(fnmatch.fnmatch(p.name, pat) for pat in self.include)
+        )
+        if not chosen:
+            raise SourceError(f"source {self.name!r}: no file in {self.root} matches {list(self.include)}")
+        for rel in chosen:
+            yield Row(id=rel, load_image=functools.partial(open_rgb, self.root / rel))

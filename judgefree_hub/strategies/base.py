@@ -1,0 +1,43 @@
+"""Hallucination strategies: how the rejected answer of a pair is made (registry STRATEGIES).
+
+A strategy only plans rows and answers; the backend's one batched decoding loop runs them. So a
+new strategy is one class that says which branches each answer reads and with which ratio.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Mapping, Sequence
+
+from ..backends.decoding import AnswerPlan, Branch, StepModel, decode_answers
+from ..recipe import GenerationSpec
+from ..records import LoadedSample, Pair
+from ..registry import Registry
+
+STRATEGIES: Registry[type["Strategy"]] = Registry("strategy")
+
+
+class Strategy(ABC):
+    name: str
+    space: str = "logits"
+
+    def __init__(self, options: Mapping[str, Any], seed: int):
+        self.seed = seed
+
+    @abstractmethod
+    def plan(self, batch: Sequence[LoadedSample]) -> tuple[list[Branch], list[AnswerPlan], list[tuple[float | None, float | None]]]:
+        """Rows, answers (positive of sample i at 2i, negative at 2i+1) and the recorded
+        (positive ratio, negative ratio) per sample."""
+
+    def generate(self, batch: Sequence[LoadedSample], model: StepModel, gen: GenerationSpec) -> list[Pair]:
+        rows, answers, ratios = self.plan(batch)
+        texts = decode_answers(model, rows, answers, gen, self.space)
+        return [
+            Pair(sample=s, positive=texts[2 * i], negative=texts[2 * i + 1],
+                 positive_ratio=ratios[i][0], negative_ratio=ratios[i][1])
+            for i, s in enumerate(batch)
+        ]
+
+    def describe(self) -> str:
+        """One line for the dataset card."""
+        return self.name
