@@ -8,9 +8,9 @@ verifier kind applies the same reversal and drop policy (method.md, section 2).
 from __future__ import annotations
 
 import abc
-from typing import Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
-from judgefree_hub.records import DropReason, Dropped, Pair, VerifiedPair
+from judgefree_hub.records import Dropped, DropReason, Pair, VerifiedPair
 from judgefree_hub.registry import Registry
 
 Judgement = Union[VerifiedPair, Dropped]
@@ -22,6 +22,16 @@ SCORE_DECIMALS = 6
 
 class Verifier(abc.ABC):
     """Scores both answers of each pair against its image and decides chosen/rejected."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Verifier:
+        """Build from the recipe's `verifier` object (defaults filled), so the builder needs
+        only `VERIFIERS.get(name).from_options(options)`."""
+
+    @abc.abstractmethod
+    def describe_id(self) -> str:
+        """Short id of the verifier and its weights, written to every row as `verifier_id`."""
 
     @abc.abstractmethod
     def judge(self, pairs: Sequence[Pair]) -> list[Judgement]:

@@ -6,6 +6,7 @@ open_clip and torch are imported lazily so that `jfhub --help` and `jfhub valida
 from __future__ import annotations
 
 import difflib
+import os
 import pickle
 import re
 from dataclasses import dataclass, fields
@@ -19,7 +20,7 @@ from judgefree_hub.verifiers.base import VERIFIERS, Judgement, Verifier, decide,
 
 LongText = Literal["sentence_mean", "truncate"]
 
-_SCHEMAS = ("local-dir:", "hf-hub:")
+_SCHEMAS = ("local-dir:", "hf-hub:")  # open_clip ignores `pretrained` for these
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
 # What open_clip, torch.load and huggingface_hub raise for a bad name, tag, file or folder.
 _LOAD_ERRORS = (RuntimeError, OSError, ValueError, KeyError, pickle.UnpicklingError)
@@ -113,6 +114,16 @@ class ClipVerifier(Verifier):
         """From the recipe's verifier object (defaults filled); `name` is ignored."""
         return cls(Params(**{f.name: options[f.name] for f in fields(Params) if f.name in options}))
 
+    def describe_id(self) -> str:
+        """e.g. clip:ViT-L-14-336/openai; local paths keep only their last part, so rows do not
+        carry this machine's folders."""
+        model, pretrained = self.params.model, self.params.pretrained
+        if model.startswith("local-dir:"):
+            model = "local-dir:" + os.path.basename(os.path.normpath(model[len("local-dir:"):]))
+        if model.startswith(_SCHEMAS) or model.startswith("demo:") or not pretrained:
+            return f"clip:{model}"
+        return f"clip:{model}/{os.path.basename(pretrained)}"
+
     @property
     def context_length(self) -> int:
         self.load()
@@ -125,14 +136,16 @@ class ClipVerifier(Verifier):
         import open_clip
 
         p = self.params
-        name = resolve_model_name(p.model)
-        _check_builtin(name)
-        pretrained = None if name.startswith(_SCHEMAS) else p.pretrained
         device = pick_device(p.device)
         try:
+            name = resolve_model_name(p.model)
+            _check_builtin(name)
+            pretrained = None if name.startswith(_SCHEMAS) else p.pretrained
             model, _, preprocess = open_clip.create_model_and_transforms(
                 name, pretrained=pretrained, device=device)
             tokenizer = open_clip.get_tokenizer(name)
+        except ModelLoadError:
+            raise  # already one clear line (unknown name, demo resolution)
         except _LOAD_ERRORS as exc:
             raise ModelLoadError(
                 f"verifier model {p.model!r} (pretrained={p.pretrained!r}) cannot be loaded: "
@@ -149,6 +162,8 @@ class ClipVerifier(Verifier):
         """
         import torch
 
+        if not texts:
+            return []
         self.load()
         slots: dict[int, int] = {}
         unique, image_of, pieces, owner = [], [], [], []
@@ -166,10 +181,10 @@ class ClipVerifier(Verifier):
             rows = torch.tensor([image_of[i] for i in owner], dtype=torch.long)
             sims = (image_emb[rows] * text_emb).sum(dim=-1).tolist()
         totals, counts = [0.0] * len(texts), [0] * len(texts)
-        for i, sim in zip(owner, sims):
+        for i, sim in zip(owner, sims, strict=True):
             totals[i] += sim
             counts[i] += 1
-        return [total / count for total, count in zip(totals, counts)]
+        return [total / count for total, count in zip(totals, counts, strict=True)]
 
     def judge(self, pairs: Sequence[Pair]) -> list[Judgement]:
         """Text-only drops first, one scoring pass for the rest, then `decide`."""
@@ -186,19 +201,18 @@ class ClipVerifier(Verifier):
 
     def _pieces(self, text: str) -> list[str]:
         """What to score for one answer: itself, or its sentences when too long to fit."""
-        if self.params.long_text == "truncate":
-            return [text]
-        if count_tokens(self._tokenizer, text) <= self.context_length:
+        if (self.params.long_text == "truncate"
+                or count_tokens(self._tokenizer, text) <= self.context_length):
             return [text]
         return split_sentences(text) or [text]
 
     def _encode(self, items: Sequence[Any], encode: Any) -> Any:
-        """Batched by batch_size; float64 on CPU so the cosine sums do not depend on device."""
+        """Batched by batch_size (>= 1 item); float64 on CPU, so the sums add no more rounding."""
         import torch
 
         size = self.params.batch_size
         chunks = [encode(items[i:i + size]) for i in range(0, len(items), size)]
-        return torch.cat(chunks).to("cpu", torch.float64) if chunks else torch.zeros(0, 1)
+        return torch.cat(chunks).to("cpu", torch.float64)
 
     def _encode_images(self, images: Sequence[Image.Image]) -> Any:
         import torch

@@ -1,0 +1,106 @@
+"""Demo models (`demo:<name>`) that the project builds itself, since no weights can be downloaded.
+
+`resolve("demo:tiny-llava")` returns a local folder that the rest of the project loads with the
+same calls as a real checkpoint (`AutoProcessor`/`AutoModelForImageTextToText.from_pretrained`,
+`open_clip.create_model_and_transforms("local-dir:" + folder)`), so the demo recipe and the
+tests run the real loading code. Folders are built once per cache, deterministically, and
+renamed into place only when complete, so a killed build is never mistaken for a model and two
+processes racing both end with a valid folder.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from judgefree_hub.errors import ModelLoadError
+
+PREFIX = "demo:"
+DEMO_MODELS = ("tiny-llava", "tiny-clip")
+VERSION = "v1"  # bump when a builder changes its output, so old caches are not reused
+COMPLETE_MARKER = ".jfhub-demo-complete"
+_BUILDER_MODULES = {
+    "tiny-llava": "judgefree_hub.demo.llava",
+    "tiny-clip": "judgefree_hub.demo.clip",
+}
+_STALE_TMP_S = 3600.0
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DEMO_MODELS", "default_cache_dir", "is_demo_ref", "resolve"]
+
+
+def is_demo_ref(ref: str) -> bool:
+    """True for model references of the form `demo:<name>`."""
+    return isinstance(ref, str) and ref.startswith(PREFIX)
+
+
+def default_cache_dir() -> Path:
+    """`$JFHUB_CACHE` if set, else `~/.cache/judgefree_hub`."""
+    env = os.environ.get("JFHUB_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "judgefree_hub"
+
+
+def resolve(ref: str, cache_dir: str | os.PathLike | None = None) -> str:
+    """Absolute path of the folder holding demo model `ref`, building it first if absent."""
+    if not is_demo_ref(ref):
+        raise ValueError(f"not a demo model reference (expected '{PREFIX}<name>'): {ref!r}")
+    name = ref[len(PREFIX) :]
+    if name not in DEMO_MODELS:
+        raise ModelLoadError(
+            f"unknown demo model {ref!r}; known demo models: "
+            + ", ".join(PREFIX + n for n in DEMO_MODELS)
+        )
+    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    final = (root / "demo" / f"{name}-{VERSION}").absolute()
+    if _is_complete(final):
+        return str(final)
+    if final.exists():
+        raise ModelLoadError(
+            f"{final} exists but is not a complete demo model (no {COMPLETE_MARKER}); "
+            "delete it and run again to rebuild"
+        )
+    final.parent.mkdir(parents=True, exist_ok=True)
+    _prune_stale_tmp(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{final.name}.tmp-", dir=final.parent))
+    try:
+        log.info("building demo model %s into %s", ref, final)
+        try:
+            _build(name, tmp)
+        except Exception as e:
+            raise ModelLoadError(f"building demo model {ref!r} in {tmp} failed: {e}") from e
+        (tmp / COMPLETE_MARKER).write_text(f"{name}-{VERSION}\n")
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
+        try:
+            os.rename(tmp, final)  # atomic; fails if another process renamed its build first
+        except OSError:
+            if not _is_complete(final):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # no-op once renamed
+    return str(final)
+
+
+def _build(name: str, folder: Path) -> None:
+    """Run the builder of demo model `name`; imported lazily (torch, transformers are heavy)."""
+    importlib.import_module(_BUILDER_MODULES[name]).build(folder)
+
+
+def _is_complete(folder: Path) -> bool:
+    return (folder / COMPLETE_MARKER).is_file()
+
+
+def _prune_stale_tmp(final: Path) -> None:
+    """Remove temp folders left by builds killed over an hour ago (live builds take seconds)."""
+    cutoff = time.time() - _STALE_TMP_S
+    for tmp in final.parent.glob(f"{final.name}.tmp-*"):
+        try:
+            if tmp.stat().st_mtime < cutoff:
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError:
+            pass

@@ -1,0 +1,75 @@
+import math
+
+import pytest
+import torch
+
+from judgefree_hub.backends.mixing import filter_top_k_top_p, mix_scores, next_tokens
+
+
+@pytest.fixture
+def scores():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(3, 11, generator=g), torch.randn(3, 11, generator=g)
+
+
+@pytest.mark.parametrize("space", ["logits", "logprobs", "probs"])
+def test_h0_is_conditional_and_h1_is_unconditional(scores, space):
+    cond, uncond = scores
+    out0 = mix_scores(cond, uncond, torch.zeros(3), space)
+    out1 = mix_scores(cond, uncond, torch.ones(3), space)
+    assert torch.equal(out0.argmax(-1), cond.argmax(-1))
+    assert torch.equal(out1.argmax(-1), uncond.argmax(-1))
+    if space == "logits":
+        assert torch.equal(out0, cond) and torch.equal(out1, uncond)
+
+
+def test_logits_mix_is_linear(scores):
+    cond, uncond = scores
+    h = torch.tensor([0.25, 0.5, 0.75])
+    out = mix_scores(cond, uncond, h, "logits")
+    assert torch.allclose(out, (1 - h[:, None]) * cond + h[:, None] * uncond)
+
+
+def test_probs_mix_is_a_distribution(scores):
+    cond, uncond = scores
+    h = torch.tensor([0.3, 0.6, 0.9])
+    p = mix_scores(cond, uncond, h, "probs").exp()
+    assert torch.allclose(p.sum(-1), torch.ones(3))
+    expected = (1 - h[:, None]) * cond.softmax(-1) + h[:, None] * uncond.softmax(-1)
+    assert torch.allclose(p, expected, atol=1e-6)
+
+
+def test_logprobs_mix_differs_from_logits_mix(scores):
+    cond, uncond = scores
+    h = torch.full((3,), 0.5)
+    a = mix_scores(cond, uncond, h, "logits")
+    b = mix_scores(cond, uncond, h, "logprobs")
+    # log-softmax shifts each branch by a constant, so the two differ by a per-row constant
+    diff = a - b
+    assert torch.allclose(diff, diff[:, :1].expand_as(diff), atol=1e-5)
+    assert not torch.allclose(diff, torch.zeros_like(diff))
+
+
+def test_masked_tokens_stay_masked_without_nan():
+    cond = torch.tensor([[0.0, -math.inf, 1.0]] * 3)
+    uncond = torch.tensor([[2.0, 0.5, -math.inf]] * 3)
+    for space in ("logits", "logprobs"):
+        out = mix_scores(cond, uncond, torch.tensor([0.0, 0.5, 1.0]), space)
+        assert not torch.isnan(out).any()
+        assert torch.isneginf(out[1, 1]) and torch.isneginf(out[1, 2])
+        assert torch.isneginf(out[0, 1]) and torch.isneginf(out[2, 2])
+
+
+def test_greedy_and_seeded_sampling():
+    scores = torch.tensor([[0.0, 3.0, 1.0], [5.0, 0.0, 0.0]])
+    assert next_tokens(scores, do_sample=False).tolist() == [1, 0]
+    draw = lambda: next_tokens(scores, True, 1.0, 0, 1.0, [torch.Generator().manual_seed(s) for s in (1, 2)])
+    assert draw().tolist() == draw().tolist()
+
+
+def test_top_k_and_top_p_filtering():
+    s = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    k = filter_top_k_top_p(s, 2, 1.0)
+    assert torch.isfinite(k[0, :2]).all() and torch.isneginf(k[0, 2:]).all()
+    p = filter_top_k_top_p(s, 0, 0.7)  # 0.5 < 0.7 so the 0.3 token is kept, the rest dropped
+    assert torch.isfinite(p[0, :2]).all() and torch.isneginf(p[0, 2:]).all()

@@ -1,0 +1,96 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from judgefree_hub.errors import RecipeError
+from judgefree_hub.recipe import load_recipe, recipe_from_dict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def demo_raw() -> dict:
+    return json.loads((ROOT / "recipes" / "demo.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["demo.json", "llava.json", "llava-13b.json"])
+def test_shipped_recipes_validate(name):
+    r = load_recipe(ROOT / "recipes" / name)
+    assert r.builder == "preference"
+    assert r.strategy.name == "mix"
+
+
+def test_defaults_are_filled(tmp_path):
+    raw = {"name": "x", "version": "1.0.0", "model": {"id": "m"},
+           "sources": [{"kind": "jsonl", "path": "m.jsonl"}]}
+    (tmp_path / "m.jsonl").write_text("")
+    r = recipe_from_dict(raw, base_dir=tmp_path)
+    assert r.model.generation.max_new_tokens == 128
+    assert r.model.batch_size == 8
+    neg = r.strategy.options["negative_ratio"]
+    assert (neg["distribution"], neg["mean"], neg["std"], neg["min"], neg["max"]) == ("gaussian", 0.5, 0.2, 0.1, 1.0)
+    assert r.verifier.options["model"] == "ViT-L-14-336"
+    assert r.verifier.options["reverse_margin"] == 0.0
+    assert r.output.samples_per_shard == 1000
+    assert r.sources[0].options["name"] == "jsonl"
+    assert json.loads(r.resolved_json())["strategy"]["space"] == "logits"
+
+
+BAD = [
+    (lambda r: r["verifier"].update(reverse_margin=-1), "$.verifier.reverse_margin", "must be >= 0, got -1"),
+    (lambda r: r.pop("version"), "$.version", "is required"),
+    (lambda r: r.update(version="1.0"), "$.version", "semantic version"),
+    (lambda r: r["model"].update(dtype="float33"), "$.model.dtype", "did you mean 'float32'"),
+    (lambda r: r["model"].update(tempreature=1), "$.model", "unknown field 'tempreature'"),
+    (lambda r: r["strategy"]["negative_ratio"].update(sd=1), "$.strategy.negative_ratio", "did you mean 'std'"),
+    (lambda r: r["strategy"]["negative_ratio"].update(mean="x"), "$.strategy.negative_ratio.mean", "must be number"),
+    (lambda r: r["strategy"].update(name="mixx"), "$.strategy.name", "did you mean 'mix'"),
+    (lambda r: r["strategy"].update(space="prob"), "$.strategy.space", "must be one of"),
+    (lambda r: r["sources"][0].update(kind="foldr"), "$.sources[0].kind", "did you mean 'folder'"),
+    (lambda r: r["sources"][0].pop("prompts"), "$.sources[0].prompts", "is required"),
+    (lambda r: r["output"].update(samples_per_shard=0), "$.output.samples_per_shard", "must be >= 1"),
+    (lambda r: r["strategy"]["negative_ratio"].update(min=0.9, max=0.2), "$.strategy.negative_ratio.min", "must be <= max"),
+    (lambda r: r["sources"].append({"kind": "jsonl", "path": "missing.jsonl"}), "$.sources[1].path", "no such file"),
+]
+
+
+@pytest.mark.parametrize("mutate,path,message", BAD)
+def test_bad_recipe_names_path_and_problem(mutate, path, message):
+    raw = demo_raw()
+    mutate(raw)
+    with pytest.raises(RecipeError) as info:
+        recipe_from_dict(raw, base_dir=ROOT / "recipes", label="recipes/x.json")
+    lines = info.value.lines()
+    assert any(line.startswith(f"recipes/x.json: {path}: ") and message in line for line in lines), lines
+
+
+def test_all_problems_reported_sorted():
+    raw = demo_raw()
+    raw["verifier"]["min_gap"] = -2
+    raw["model"]["batch_size"] = 0
+    with pytest.raises(RecipeError) as info:
+        recipe_from_dict(raw, base_dir=ROOT / "recipes", label="r.json")
+    paths = [p for p, _ in info.value.problems]
+    assert paths == ["$.model.batch_size", "$.verifier.min_gap"]
+
+
+def test_invalid_json_names_line(tmp_path):
+    p = tmp_path / "bad.json"
+    p.write_text('{"name": "x",\n "version": }')
+    with pytest.raises(RecipeError) as info:
+        load_recipe(p)
+    assert "invalid JSON at line 2" in str(info.value)
+
+
+def test_schema_enums_match_registries():
+    from judgefree_hub.builders import BUILDERS
+    from judgefree_hub.recipe import load_schema
+    from judgefree_hub.sources import SOURCES
+    from judgefree_hub.strategies import STRATEGIES
+    from judgefree_hub.verifiers import VERIFIERS
+
+    s = load_schema()
+    assert s["$defs"]["strategy"]["properties"]["name"]["enum"] == STRATEGIES.names()
+    assert sorted(s["$defs"]["source"]["properties"]["kind"]["enum"]) == SOURCES.names()
+    assert s["properties"]["verifier"]["properties"]["name"]["enum"] == VERIFIERS.names()
+    assert s["properties"]["builder"]["enum"] == BUILDERS.names()

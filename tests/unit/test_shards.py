@@ -1,0 +1,47 @@
+import hashlib
+import json
+import tarfile
+
+import webdataset as wds
+
+from judgefree_hub.shards import ShardStore
+
+
+def members(n, tag="a"):
+    return [{"__key__": f"k{i}", "jpg": bytes([i]) * 10, "json": json.dumps({"i": i, "t": tag}).encode()}
+            for i in range(n)]
+
+
+def test_shard_is_deterministic_and_readable(tmp_path):
+    recs = []
+    for d in ("one", "two"):
+        store = ShardStore(tmp_path / d)
+        recs.append(store.write(0, members(3), 0, 3, {"samples": 3, "pairs": 3}))
+    a, b = (tmp_path / d / "data" / "train-000000.tar" for d in ("one", "two"))
+    assert a.read_bytes() == b.read_bytes()
+    assert recs[0].sha256 == hashlib.sha256(a.read_bytes()).hexdigest() == recs[1].sha256
+    assert recs[0].rows == 3 and recs[0].bytes == a.stat().st_size
+    with tarfile.open(a) as tar:
+        infos = tar.getmembers()
+    assert [m.name for m in infos[:2]] == ["k0.jpg", "k0.json"]
+    assert {m.mtime for m in infos} == {0} and {m.mode for m in infos} == {0o444}
+    rows = list(wds.WebDataset(str(a), shardshuffle=False).decode())
+    assert [r["json"]["i"] for r in rows] == [0, 1, 2]
+
+
+def test_finished_keeps_only_marked_and_matching_shards(tmp_path):
+    store = ShardStore(tmp_path)
+    store.write(0, members(2), 0, 2, {})
+    store.write(1, members(2), 2, 2, {})
+    store.write(2, members(2), 4, 2, {})
+    # shard 1: bytes changed after its marker (a torn or tampered file)
+    p1 = tmp_path / "data" / "train-000001.tar"
+    p1.write_bytes(p1.read_bytes()[:-10])
+    # shard 2: marker lost (killed between rename and marker)
+    (tmp_path / ".progress" / "train-000002.json").unlink()
+    # a half-written temporary file
+    (tmp_path / "data" / "train-000003.tar.tmp").write_bytes(b"partial")
+    done = ShardStore(tmp_path).finished()
+    assert sorted(done) == [0]
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["train-000000.tar"]
+    assert done[0].first_sample == 0 and done[0].num_samples == 2
