@@ -86,7 +86,11 @@ class HFVisionBackend:
     # -- StepModel -----------------------------------------------------------------------
     @torch.inference_mode()
     def prefill(self, rows: Sequence[Branch]) -> torch.Tensor:
-        batch = self.encode(rows)
+        """Run each distinct (prompt, image) once, then give every row its copy of the cache:
+        the positive and the negative of a sample share their image-conditioned prefix, so the
+        image is processed and prefilled once, not twice."""
+        unique, index = _dedupe(rows)
+        batch = self.encode(unique)
         mask = batch["attention_mask"]
         pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache()
@@ -96,7 +100,10 @@ class HFVisionBackend:
         out = self.model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=pos,
                          use_cache=True, logits_to_keep=1, **{self._cache_kw: cache}, **kwargs)
         self._state = {"mask": mask, "pos": pos[:, -1:], "cache": cache}
-        return out.logits[:, -1].float()
+        index = torch.tensor(index)
+        if len(unique) < len(rows):
+            self.keep_rows(index)
+        return out.logits[:, -1].float()[index.to(out.logits.device)]
 
     @torch.inference_mode()
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -115,6 +122,20 @@ class HFVisionBackend:
 
     def decode_text(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+
+
+def _dedupe(rows: Sequence[Branch]) -> tuple[list[Branch], list[int]]:
+    """Distinct rows (same prompt and the very same image object) and each row's index among them."""
+    first: dict[tuple[str, int], int] = {}
+    unique: list[Branch] = []
+    index = []
+    for r in rows:
+        key = (r.prompt, id(r.image))
+        if key not in first:
+            first[key] = len(unique)
+            unique.append(r)
+        index.append(first[key])
+    return unique, index
 
 
 def _eos_ids(model, tokenizer) -> frozenset[int]:

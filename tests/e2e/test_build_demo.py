@@ -128,3 +128,37 @@ def test_bad_recipe_exits_2_with_one_line_per_problem(tmp_path):
     assert not out.exists()
     assert jfhub("validate", bad, check=False).returncode == 2
     assert "ok" in jfhub("validate", DEMO).stdout
+
+
+def test_dpo_step_with_trl_on_the_built_pairs(built, tmp_path):
+    import copy
+    import math
+
+    import datasets
+    import torch
+    import webdataset as wds
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from trl import DPOConfig, DPOTrainer
+
+    from judgefree_hub.demo import resolve
+    from judgefree_hub.preference_rows import to_trl
+
+    root, _ = built
+    urls = sorted(str(p) for p in (root / "data").glob("*.tar"))
+    rows = [to_trl(r, im) for im, r in wds.WebDataset(urls, shardshuffle=False).decode("pil").to_tuple("jpg", "json")]
+    ds = datasets.Dataset.from_list(rows)
+    assert ds[0]["prompt"][0]["content"][0] == {"type": "image", "text": None}
+    path = resolve("demo:tiny-llava")
+    processor = AutoProcessor.from_pretrained(path)
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    args = DPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, max_steps=1, bf16=False,
+                     gradient_checkpointing=False, max_length=None, report_to=[], use_cpu=True,
+                     logging_steps=1, save_strategy="no", learning_rate=1e-3)
+    trainer = DPOTrainer(model=model, ref_model=copy.deepcopy(model), args=args, train_dataset=ds,
+                         processing_class=processor)
+    trainer.train()
+    log = trainer.state.log_history[0]
+    assert math.isclose(log["loss"], math.log(2), rel_tol=1e-4)  # policy == reference at step 1
+    assert log["grad_norm"] > 0
+    assert any(not torch.equal(before[k], v) for k, v in model.named_parameters())

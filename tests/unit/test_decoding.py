@@ -66,3 +66,19 @@ def test_rows_must_belong_to_one_answer(tiny_backend, photos, gen):
     with pytest.raises(ValueError, match="exactly one answer"):
         decode_answers(tiny_backend, rows, [AnswerPlan(0, None, 0.0)], gen, "logits")
     assert torch.is_tensor(tiny_backend.prefill(rows))
+
+
+def test_mix_strategy_pairs_match_plain_and_text_only_decoding(tiny_backend, photos, gen):
+    """The positive (h=0) and the negative (fixed h=1) of each sample share one batch and one
+    prefilled image prefix, and still equal decoding each alone."""
+    from judgefree_hub.records import LoadedSample, Sample
+    from judgefree_hub.strategies.mix import MixStrategy
+
+    strategy = MixStrategy({"space": "logits", "positive_ratio": 0.0, "unconditional": "no_image",
+                            "negative_ratio": {"distribution": "fixed", "value": 1.0}}, seed=0)
+    batch = [LoadedSample(Sample(f"k{i}", "s", p, lambda: im), im) for i, (p, im) in enumerate(photos)]
+    pairs = strategy.generate(batch, tiny_backend, gen)
+    for pair, (p, im) in zip(pairs, photos):
+        assert pair.positive == generate_alone(tiny_backend, p, im, gen.max_new_tokens)
+        assert pair.negative == generate_alone(tiny_backend, p, None, gen.max_new_tokens)
+        assert (pair.positive_ratio, pair.negative_ratio) == (0.0, 1.0)
