@@ -8,6 +8,7 @@ the card and manifest are written only when every shard is done.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -98,14 +99,15 @@ def _members(recipe: Recipe, pipe: _Pipeline, vp: VerifiedPair) -> dict:
 @BUILDERS.register("preference")
 def build(recipe: Recipe, out_root: Path, show_progress: bool = True) -> BuildResult:
     t0 = time.perf_counter()
+    samples = collect_samples(recipe)  # a bad source fails here, before anything is written
     folder = BuildFolder(out_root, recipe)
     folder.claim()
-    samples = collect_samples(recipe)
     per = recipe.output.samples_per_shard
     chunks = [(i, samples[s:s + per]) for i, s in enumerate(range(0, len(samples), per))]
-    done = folder.shards.finished() if not folder.is_complete() else None
-    if done is None:  # already complete: nothing to do but report
+    if folder.is_complete():
+        folder.check_complete()
         return _result(folder, 0, len(chunks), t0)
+    done = folder.shards.finished()
     todo = [(i, chunk) for i, chunk in chunks if i not in done]
     pipe: Optional[_Pipeline] = _load_pipeline(recipe) if todo else None
     with BuildProgress(sum(len(c) for _, c in todo), enabled=show_progress) as progress:
@@ -121,7 +123,5 @@ def build(recipe: Recipe, out_root: Path, show_progress: bool = True) -> BuildRe
 
 
 def _result(folder: BuildFolder, built: int, resumed: int, t0: float) -> BuildResult:
-    import json
-
     stats = json.loads((folder.root / "stats.json").read_text())
     return BuildResult(folder.root, stats, built, resumed, time.perf_counter() - t0)

@@ -46,16 +46,16 @@ class BuildFolder:
         if not path.is_file():
             write_atomic(path, text.encode())
 
-    def verify(self) -> list[str]:
-        """Problems with a complete build's shards (missing, wrong size or hash); [] if sound."""
-        problems = []
+    def check_complete(self) -> None:
+        """A complete build must still match its manifest; a changed shard is an error, not
+        something to rebuild silently over."""
         for shard in json.loads(self.manifest_path.read_text())["shards"]:
             path = self.root / shard["file"]
-            if not path.is_file():
-                problems.append(f"{path}: missing")
-            elif sha256_file(path) != shard["sha256"]:
-                problems.append(f"{path}: sha256 does not match the manifest")
-        return problems
+            if not path.is_file() or sha256_file(path) != shard["sha256"]:
+                raise BuildError(
+                    f"{path}: missing or its sha256 differs from manifest.json; this version was "
+                    f"complete and has been modified (remove {self.root} to rebuild it)"
+                )
 
     def finish(self, records: Sequence[ShardRecord], stats: dict[str, Any], card: str,
                extra_files: dict[str, bytes]) -> None:

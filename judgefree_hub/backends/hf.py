@@ -14,22 +14,10 @@ from typing import Optional, Sequence
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, DynamicCache
 
+from ..devices import pick_device, pick_dtype
 from ..errors import ModelLoadError
 from ..recipe import ModelSpec
 from .decoding import Branch
-
-
-def pick_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    if dtype == "auto":
-        gpu_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-        return torch.bfloat16 if gpu_bf16 else torch.float32
-    return getattr(torch, dtype)
 
 
 def resolve_model_path(model_id: str) -> str:

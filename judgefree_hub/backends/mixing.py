@@ -41,8 +41,9 @@ def filter_top_k_top_p(scores: torch.Tensor, top_k: int, top_p: float) -> torch.
     if top_p < 1.0:
         sorted_scores, idx = scores.sort(dim=-1, descending=True)
         cum = sorted_scores.softmax(-1).cumsum(-1)
-        drop = cum - sorted_scores.softmax(-1) >= top_p  # keep the token that crosses top_p
-        scores = scores.masked_fill(drop.scatter(-1, idx, drop), float("-inf"))
+        drop_sorted = cum - sorted_scores.softmax(-1) >= top_p  # keep the token crossing top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, idx, drop_sorted)
+        scores = scores.masked_fill(drop, float("-inf"))
     return scores
 
 

@@ -52,8 +52,9 @@ class HfDatasetSource(Source):
     def rows(self) -> Iterator[Row]:
         o = self.options
         ds = self._load()
-        for i in range(len(ds)):
-            row_id = str(ds[i][o["id_column"]]) if o["id_column"] else str(i)
-            prompt = ds[i][o["prompt_column"]] if o["prompt_column"] else None
-            yield Row(id=row_id, load_image=lambda i=i: _decode(ds[i][o["image_column"]]),
-                      prompt=prompt or None)
+        ids = ds[o["id_column"]] if o["id_column"] else range(len(ds))
+        prompts = ds[o["prompt_column"]] if o["prompt_column"] else [None] * len(ds)
+        images = ds.select_columns([o["image_column"]])  # read one image when it is needed
+        for i, (row_id, prompt) in enumerate(zip(ids, prompts)):
+            yield Row(id=str(row_id), prompt=prompt or None,
+                      load_image=lambda i=i: _decode(images[i][o["image_column"]]))

@@ -71,16 +71,6 @@ def resolve_model_name(model: str) -> str:
     return "local-dir:" + str(demo.resolve(model))
 
 
-def pick_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelLoadError(f"verifier device {device!r}: CUDA is not available; use auto or cpu")
-    return device
-
-
 def _check_builtin(name: str) -> None:
     """Fail early and briefly on a typo; open_clip's own error lists every model it knows."""
     import open_clip
@@ -135,8 +125,10 @@ class ClipVerifier(Verifier):
             return self
         import open_clip
 
+        from judgefree_hub.devices import pick_device
+
         p = self.params
-        device = pick_device(p.device)
+        device = str(pick_device(p.device))
         try:
             name = resolve_model_name(p.model)
             _check_builtin(name)
