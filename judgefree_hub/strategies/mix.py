@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
+from PIL import Image
+
 from ..backends.decoding import AnswerPlan, Branch
 from ..records import LoadedSample
 from ..seeding import derive_seed, rng
@@ -46,6 +48,12 @@ class MixStrategy(Strategy):
         self.space = options["space"]
         self.positive_ratio = float(options["positive_ratio"])
         self.negative_ratio = RatioDistribution(**options["negative_ratio"])
+        self.unconditional = options["unconditional"]
+
+    def _unconditional_image(self, image: Image.Image) -> Optional[Image.Image]:
+        if self.unconditional == "blank_image":
+            return Image.new("RGB", image.size, (128, 128, 128))
+        return None
 
     def plan(self, batch: Sequence[LoadedSample]):
         rows: list[Branch] = []
@@ -60,11 +68,12 @@ class MixStrategy(Strategy):
                 uncond = None
                 if h > 0:
                     uncond = len(rows)
-                    rows.append(Branch(s.sample.prompt, None))
+                    rows.append(Branch(s.sample.prompt, self._unconditional_image(s.image)))
                 answers.append(AnswerPlan(cond, uncond, h, derive_seed(self.seed, "decode", key, role)))
             ratios.append((self.positive_ratio, h_neg))
         return rows, answers, ratios
 
     def describe(self) -> str:
-        return (f"mix in {self.space} space: z = (1-h) z_cond + h z_uncond (image removed); "
+        removed = "image removed" if self.unconditional == "no_image" else "blank image"
+        return (f"mix in {self.space} space: z = (1-h) z_cond + h z_uncond ({removed}); "
                 f"positive h = {self.positive_ratio}; negative {self.negative_ratio.describe()}")

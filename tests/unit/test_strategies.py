@@ -62,3 +62,13 @@ def test_noise_image_plan_two_image_rows():
     assert len(rows) == 2 and all(r.image is not None for r in rows)
     assert rows[1].image.tobytes() != rows[0].image.tobytes()
     assert ratios == [(None, None)] and all(a.uncond is None for a in answers)
+
+
+def test_mix_blank_image_unconditional_rows_see_a_grey_image():
+    s = MixStrategy({"space": "logits", "positive_ratio": 0.0, "negative_ratio": GAUSS,
+                     "unconditional": "blank_image"}, seed=0)
+    rows, _, _ = s.plan([loaded("a", "red")])
+    uncond = rows[2].image
+    assert uncond is not None and uncond.size == (16, 16)
+    assert set(uncond.getdata()) == {(128, 128, 128)}
+    assert "blank image" in s.describe()
