@@ -9,11 +9,12 @@ the card and manifest are written only when every shard is done.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from judgefree_hub import __version__
 from judgefree_hub.build_folder import BuildFolder
@@ -26,6 +27,13 @@ from judgefree_hub.sources import collect_samples
 from judgefree_hub.stats import build_stats, iter_shard_rows
 
 from . import BUILDERS
+
+if TYPE_CHECKING:
+    from judgefree_hub.backends.hf import HFVisionBackend
+    from judgefree_hub.strategies import Strategy
+    from judgefree_hub.verifiers import Verifier
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,9 +49,9 @@ class BuildResult:
 class _Pipeline:
     """The loaded pieces; created only when some shard still has to be built."""
 
-    backend: object
-    strategy: object
-    verifier: object
+    backend: "HFVisionBackend"
+    strategy: "Strategy"
+    verifier: "Verifier"
 
 
 def _load_pipeline(recipe: Recipe) -> _Pipeline:
@@ -66,6 +74,7 @@ def _load_images(batch: Sequence[Sample]) -> tuple[list[LoadedSample], list[Drop
             loaded.append(LoadedSample(s, s.load_image()))
         except (OSError, ValueError) as e:  # PIL raises OSError subclasses, ValueError on bad data
             dropped.append(Dropped(s.key, DropReason.UNREADABLE_IMAGE, f"{s.source_id}: {e}"))
+            log.warning("skipping sample %s: unreadable image (%s)", s.key, e)
     return loaded, dropped
 
 
