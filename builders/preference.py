@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 from judgefree_hub import __version__
 from judgefree_hub.build_folder import BuildFolder
 from judgefree_hub.card import render_preference_card
+from judgefree_hub.plots import plot_files
 from judgefree_hub.preference_rows import encode_image, pair_row, shard_members
 from judgefree_hub.progress import BuildProgress
 from judgefree_hub.recipe import Recipe
@@ -126,8 +127,9 @@ def build(recipe: Recipe, out_root: Path, show_progress: bool = True) -> BuildRe
     records = [done[i] for i, _ in chunks]
     rows = list(iter_shard_rows(folder.root / r.file for r in records))
     stats = build_stats((r.stats for r in records), rows)
-    card = render_preference_card(recipe, stats, records, tool_version=__version__)
-    folder.finish(records, stats, card, extra_files={})
+    manifest = folder.manifest(records)
+    card = render_preference_card(recipe, stats, manifest["shards"], tool_version=__version__)
+    folder.finish(manifest, stats, card, extra_files=plot_files(rows))
     return _result(folder, len(todo), len(chunks) - len(todo), t0)
 
 

@@ -4,7 +4,8 @@ Recipes (JSON) -> sources -> controlled-hallucination decoding -> CLIP verificat
 WebDataset shards + dataset card. Importing this package does not import torch.
 """
 
-from .errors import BuildError, JfhubError, ModelLoadError, RecipeError, SourceError
+from .errors import BuildError, JfhubError, ModelLoadError, PushError, RecipeError, SourceError
+from .load import load_pairs
 from .recipe import Recipe, load_recipe
 from .records import DropReason, Dropped, Pair, Sample, VerifiedPair
 
@@ -18,10 +19,12 @@ __all__ = [
     "JfhubError",
     "ModelLoadError",
     "Pair",
+    "PushError",
     "Recipe",
     "RecipeError",
     "Sample",
     "SourceError",
     "VerifiedPair",
+    "load_pairs",
     "load_recipe",
 ]

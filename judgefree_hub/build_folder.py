@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -57,22 +56,25 @@ class BuildFolder:
                     f"complete and has been modified (remove {self.root} to rebuild it)"
                 )
 
-    def finish(self, records: Sequence[ShardRecord], stats: dict[str, Any], card: str,
+    def manifest(self, records: Sequence[ShardRecord]) -> dict[str, Any]:
+        return {
+            "name": self.recipe.name,
+            "version": self.recipe.version,
+            "rows": sum(r.rows for r in records),
+            "shards": [
+                {"file": r.file, "rows": r.rows, "bytes": r.bytes, "sha256": r.sha256}
+                for r in sorted(records, key=lambda r: r.index)
+            ],
+        }
+
+    def finish(self, manifest: dict[str, Any], stats: dict[str, Any], card: str,
                extra_files: dict[str, bytes]) -> None:
         """Write stats, card and extras, then the manifest (the completion marker), then drop
         the progress markers."""
         write_atomic(self.root / "stats.json", (json.dumps(stats, indent=2, sort_keys=True) + "\n").encode())
         write_atomic(self.root / "README.md", card.encode())
         for name, data in extra_files.items():
+            (self.root / name).parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.root / name, data)
-        manifest = {
-            "name": self.recipe.name,
-            "version": self.recipe.version,
-            "rows": sum(r.rows for r in records),
-            "shards": [
-                {k: v for k, v in asdict(r).items() if k in ("file", "rows", "bytes", "sha256")}
-                for r in sorted(records, key=lambda r: r.index)
-            ],
-        }
         write_atomic(self.manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
         shutil.rmtree(self.shards.progress_dir, ignore_errors=True)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import jinja2
 
 from .recipe import Recipe
-from .shards import ShardRecord
+from .preference_rows import features_yaml
 
 _SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
           (10_000_000, "1M<n<10M"))
@@ -30,8 +30,16 @@ def _env() -> jinja2.Environment:
     )
 
 
-def render_preference_card(recipe: Recipe, stats: dict[str, Any], shards: Sequence[ShardRecord],
-                           tool_version: str) -> str:
+def _source_datasets(recipe: Recipe) -> list[str]:
+    ids = [s.options["dataset"] for s in recipe.sources if s.name == "hf_dataset"]
+    others = [s for s in recipe.sources if s.name != "hf_dataset"]
+    return ids + (["original"] if others or not ids else [])
+
+
+def render_preference_card(recipe: Recipe, stats: dict[str, Any], shards: Sequence[Mapping[str, Any]],
+                           tool_version: str, repo_id: Optional[str] = None) -> str:
+    """The card of a preference build; `shards` are manifest entries (file, rows, bytes, sha256).
+    Without a repo id the load snippets name `<org>/<name>`; a push renders it again."""
     from .strategies import STRATEGIES
 
     opts = recipe.verifier.options
@@ -43,12 +51,15 @@ def render_preference_card(recipe: Recipe, stats: dict[str, Any], shards: Sequen
     verifier = f"open_clip `{opts['model']}`" + (f" / `{pretrained}`" if pretrained else "")
     random_weights = [ref for ref in (recipe.model.id, opts["model"]) if ref.startswith("demo:")]
     return _env().get_template("preference.md.j2").render(
-        license=recipe.license, pretty_name=recipe.name, version=recipe.version,
+        license=recipe.license, pretty_name=recipe.pretty_name, version=recipe.version,
         description=recipe.description, random_weights=random_weights, tool_version=tool_version,
         model_id=recipe.model.id, model_revision=recipe.model.revision, decoding_line=decoding,
         strategy_line=strategy.describe(), verifier_line=verifier, long_text=opts["long_text"],
         reverse_margin=opts["reverse_margin"], min_gap=opts["min_gap"], seed=recipe.seed,
         sources_line=", ".join(f"{s.options['name']} ({s.name})" for s in recipe.sources),
         image_format=recipe.output.image_format, stats=stats, shards=shards,
-        size_category=size_category(stats["pairs"]),
+        size_category=size_category(stats["pairs"]), source_datasets=_source_datasets(recipe),
+        features_yaml=features_yaml(recipe.output.image_format, indent=2),
+        total_bytes=sum(s["bytes"] for s in shards),
+        repo_id=repo_id or recipe.hub.repo or f"<org>/{recipe.name}", tag=f"v{recipe.version}",
     )

@@ -61,14 +61,47 @@ def validate(recipe: str) -> None:
                f"strategy {r.strategy.name}, verifier {r.verifier.name})")
 
 
+_push_options = [
+    click.option("--repo", default=None, help="Dataset repo ORG/NAME (default: the recipe's hub.repo)."),
+    click.option("--private/--public", default=None, help="Visibility if the repo is created (default: the recipe's hub.private)."),
+    click.option("--endpoint", default=None, envvar="HF_ENDPOINT",
+                 help="Hub URL (default: $HF_ENDPOINT or huggingface.co); e.g. a local test server."),
+]
+
+
+def push_options(fn):
+    for option in reversed(_push_options):
+        fn = option(fn)
+    return fn
+
+
+def _push(root: Path, repo, private, endpoint) -> None:
+    from .publish import publish
+
+    try:
+        result = publish(root, repo_id=repo, private=private, endpoint=endpoint)
+    except JfhubError as e:
+        raise RunProblem(str(e)) from None
+    how = "tagged the existing commit" if result.reused_commit else "1 commit"
+    click.echo(f"pushed {result.files} files ({result.bytes:,} bytes) to {result.repo_id} in "
+               f"{result.seconds:.1f}s: {how}, tag {result.tag}")
+    click.echo(f"  url:    {result.url}")
+    click.echo(f"  commit: {result.commit_oid}")
+    click.echo("load it with:\n" + result.load_snippet())
+
+
 @main.command()
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False),
               help="Output root; the build goes to OUT/<name>/<version>/.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
-def build(recipe: str, out: str, progress: bool) -> None:
+@click.option("--push", is_flag=True, help="Publish the finished version to the Hub (one commit + tag v<version>).")
+@push_options
+def build(recipe: str, out: str, progress: bool, push: bool, repo, private, endpoint) -> None:
     """Build the dataset a RECIPE describes (resumes an interrupted build)."""
     r = _load(recipe)
+    if push and not (repo or r.hub.repo):
+        raise RunProblem("--push needs a repo: pass --repo ORG/NAME or set hub.repo in the recipe")
     from .builders import BUILDERS
 
     try:
@@ -82,14 +115,31 @@ def build(recipe: str, out: str, progress: bool) -> None:
         f"({result.shards_built} shard(s) built, {result.shards_resumed} already done) "
         f"in {result.seconds:.1f}s"
     )
+    if push:
+        _push(result.root, repo, private, endpoint)
+
+
+@main.command()
+@click.argument("build_dir", type=click.Path(file_okay=False, exists=True))
+@push_options
+def push(build_dir: str, repo, private, endpoint) -> None:
+    """Publish an already built version (OUT/<name>/<version>) to the Hub."""
+    _push(Path(build_dir), repo, private, endpoint)
 
 
 @main.command("schema-doc")
-def schema_doc() -> None:
+@click.option("--update", "readme", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Rewrite the table between the field markers of this README instead of printing.")
+def schema_doc(readme) -> None:
     """Print the recipe fields as a Markdown table (generated from the JSON Schema)."""
-    from .schema_doc import fields_table
+    from .schema_doc import fields_table, with_table
 
-    click.echo(fields_table())
+    if readme is None:
+        click.echo(fields_table())
+        return
+    path = Path(readme)
+    path.write_text(with_table(path.read_text()))
+    click.echo(f"updated the recipe field table in {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

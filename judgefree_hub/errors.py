@@ -33,3 +33,7 @@ class ModelLoadError(JfhubError, OSError):
 
 class BuildError(JfhubError, RuntimeError):
     """A build cannot go on (e.g. the output folder holds another recipe's version)."""
+
+
+class PushError(JfhubError, RuntimeError):
+    """Publishing to the Hub failed; nothing half-published is left visible."""

@@ -14,10 +14,26 @@ from PIL import Image
 
 from .records import VerifiedPair
 
-FIELDS = (
-    "prompt", "chosen", "rejected", "chosen_score", "rejected_score", "chosen_ratio",
-    "rejected_ratio", "reversed", "strategy", "source_id", "model_id", "verifier_id",
-)
+FIELD_TYPES = {
+    "prompt": "string", "chosen": "string", "rejected": "string",
+    "chosen_score": "float64", "rejected_score": "float64",
+    "chosen_ratio": "float64", "rejected_ratio": "float64", "reversed": "bool",
+    "strategy": "string", "source_id": "string", "model_id": "string", "verifier_id": "string",
+}
+FIELDS = tuple(FIELD_TYPES)
+
+
+def features_yaml(image_format: str, indent: int = 2) -> str:
+    """`dataset_info.features` for the card, in the order and types `datasets`' webdataset
+    loader produces, so the declared schema is the loaded one even when a whole shard has
+    null ratios (which inference alone would type as null)."""
+    pad = " " * indent
+    lines = [f"{pad}- name: {image_format}", f"{pad}  dtype: image", f"{pad}- name: json", f"{pad}  struct:"]
+    for name in sorted(FIELD_TYPES):
+        lines += [f"{pad}  - name: {name}", f"{pad}    dtype: {FIELD_TYPES[name]}"]
+    for name in ("__key__", "__url__"):
+        lines += [f"{pad}- name: {name}", f"{pad}  dtype: string"]
+    return "\n".join(lines)
 
 _PIL_FORMAT = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
 

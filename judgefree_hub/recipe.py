@@ -54,6 +54,12 @@ class ComponentSpec:
 
 
 @dataclass(frozen=True)
+class HubSpec:
+    repo: Optional[str]
+    private: bool
+
+
+@dataclass(frozen=True)
 class OutputSpec:
     samples_per_shard: int
     image_format: str
@@ -68,6 +74,8 @@ class Recipe:
     builder: str
     seed: int
     license: str
+    pretty_name: str
+    hub: HubSpec
     model: ModelSpec
     sources: tuple[ComponentSpec, ...]
     strategy: ComponentSpec
@@ -95,13 +103,15 @@ def load_recipe(path: str | Path) -> Recipe:
     return recipe_from_dict(raw, base_dir=path.resolve().parent, label=label)
 
 
-def recipe_from_dict(raw: Any, base_dir: Path, label: str = "<recipe>") -> Recipe:
+def recipe_from_dict(raw: Any, base_dir: Path, label: str = "<recipe>", check_paths: bool = True) -> Recipe:
+    """Validate and resolve a recipe object. `check_paths=False` is for the resolved copy kept
+    in a build folder, whose relative paths point next to the original recipe file."""
     schema = load_schema()
     problems = schema_problems(raw, schema)
     if problems:
         raise RecipeError(label, problems)
     resolved = fill_defaults(raw, schema)
-    problems = semantic_problems(resolved, base_dir)
+    problems = semantic_problems(resolved, base_dir if check_paths else None)
     if problems:
         raise RecipeError(label, problems)
     return _build(resolved, base_dir)
@@ -207,19 +217,20 @@ def _deref(schema: dict, root: dict) -> dict:
     return merged
 
 
-def semantic_problems(resolved: dict, base_dir: Path) -> list[tuple[str, str]]:
+def semantic_problems(resolved: dict, base_dir: Optional[Path]) -> list[tuple[str, str]]:
     """Checks that JSON Schema cannot express: ranges between fields, files that must exist."""
     problems = []
     neg = resolved.get("strategy", {}).get("negative_ratio")
     if isinstance(neg, dict) and neg.get("distribution") == "gaussian" and neg["min"] > neg["max"]:
         problems.append(("$.strategy.negative_ratio.min", f"must be <= max ({neg['max']}), got {neg['min']}"))
+    problems += licence_problems(resolved)
     names = set()
     for i, src in enumerate(resolved.get("sources", [])):
         name = src.get("name", src["kind"])
         if name in names:
             problems.append((f"$.sources[{i}].name", f"source names must be unique; {name!r} is used twice (set 'name')"))
         names.add(name)
-        if src["kind"] in ("folder", "jsonl") and not src.get("package"):
+        if base_dir is not None and src["kind"] in ("folder", "jsonl") and not src.get("package"):
             target = base_dir / src["path"]
             ok = target.is_dir() if src["kind"] == "folder" else target.is_file()
             if not ok:
@@ -228,6 +239,24 @@ def semantic_problems(resolved: dict, base_dir: Path) -> list[tuple[str, str]]:
         if src["kind"] == "folder" and not src["prompts"]:
             problems.append((f"$.sources[{i}].prompts", "a folder source needs at least one prompt"))
     return sorted(problems)
+
+
+def is_non_commercial(licence: str) -> bool:
+    """cc-by-nc-*, and any other id with an 'nc' part (e.g. cc-by-nc-sa-4.0, other-nc)."""
+    return "nc" in licence.split("-")
+
+
+def licence_problems(resolved: dict) -> list[tuple[str, str]]:
+    """The output may not be labelled less restrictively than a non-commercial source."""
+    out = resolved.get("license", "other")
+    if is_non_commercial(out):
+        return []
+    return [
+        ("$.license", f"must be a non-commercial licence (e.g. cc-by-nc-4.0) because "
+                      f"$.sources[{i}].license is {src['license']!r}; got {out!r}")
+        for i, src in enumerate(resolved.get("sources", []))
+        if src.get("license") and is_non_commercial(src["license"])
+    ]
 
 
 def _build(r: dict, base_dir: Path) -> Recipe:
@@ -241,7 +270,8 @@ def _build(r: dict, base_dir: Path) -> Recipe:
     )
     return Recipe(
         name=r["name"], version=r["version"], description=r["description"], builder=r["builder"],
-        seed=r["seed"], license=r["license"], model=model, sources=sources,
+        seed=r["seed"], license=r["license"], pretty_name=r["pretty_name"] or r["name"],
+        hub=HubSpec(**r["hub"]), model=model, sources=sources,
         strategy=ComponentSpec(r["strategy"]["name"], _freeze(r["strategy"])),
         verifier=ComponentSpec(r["verifier"]["name"], _freeze(r["verifier"])),
         output=OutputSpec(**r["output"]), base_dir=base_dir, resolved=_freeze(r),

@@ -60,3 +60,12 @@ def fields_table() -> str:
     for row in _object_rows(schema, schema, ""):
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in row) + " |")
     return "\n".join(lines)
+
+
+START, END = "<!-- fields:start -->\n", "\n<!-- fields:end -->"
+
+
+def with_table(readme: str) -> str:
+    """`readme` with the text between the field-table markers replaced by the current table."""
+    a, b = readme.index(START) + len(START), readme.index(END)
+    return readme[:a] + fields_table() + readme[b:]

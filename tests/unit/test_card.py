@@ -1,7 +1,6 @@
 import yaml
 
 from judgefree_hub.card import render_preference_card, size_category
-from judgefree_hub.shards import ShardRecord
 
 STATS = {
     "samples": 10, "pairs": 7, "reversed": 2, "reversal_rate": 2 / 7,
@@ -11,7 +10,7 @@ STATS = {
     "score_gap": {"mean": 0.1, "std": 0.05, "min": 0.01, "max": 0.2},
     "negative_ratio": {"mean": 0.5, "std": 0.2, "min": 0.1, "max": 1.0},
 }
-SHARDS = [ShardRecord(0, "data/train-000000.tar", 7, 12345, "ab" * 32, 0, 10, {})]
+SHARDS = [{"file": "data/train-000000.tar", "rows": 7, "bytes": 12345, "sha256": "ab" * 32}]
 
 
 def test_card_metadata_and_body(demo_recipe):

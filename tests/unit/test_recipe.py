@@ -94,3 +94,26 @@ def test_schema_enums_match_registries():
     assert sorted(s["$defs"]["source"]["properties"]["kind"]["enum"]) == SOURCES.names()
     assert s["properties"]["verifier"]["properties"]["name"]["enum"] == VERIFIERS.names()
     assert s["properties"]["builder"]["enum"] == BUILDERS.names()
+
+
+def test_non_commercial_source_forbids_a_permissive_output_licence():
+    raw = demo_raw()
+    raw["sources"][0]["license"] = "cc-by-nc-4.0"
+    raw["license"] = "cc-by-4.0"
+    with pytest.raises(RecipeError) as info:
+        recipe_from_dict(raw, base_dir=ROOT / "recipes", label="r.json")
+    assert info.value.lines() == [
+        "r.json: $.license: must be a non-commercial licence (e.g. cc-by-nc-4.0) because "
+        "$.sources[0].license is 'cc-by-nc-4.0'; got 'cc-by-4.0'"]
+    raw["license"] = "cc-by-nc-sa-4.0"
+    assert recipe_from_dict(raw, base_dir=ROOT / "recipes").license == "cc-by-nc-sa-4.0"
+
+
+def test_hub_settings():
+    raw = demo_raw()
+    raw["hub"] = {"repo": "org/demo", "private": True}
+    r = recipe_from_dict(raw, base_dir=ROOT / "recipes")
+    assert (r.hub.repo, r.hub.private, r.pretty_name) == ("org/demo", True, "jfhub-demo")
+    raw["hub"] = {"repo": "not a repo"}
+    with pytest.raises(RecipeError, match=r"\$\.hub\.repo: must be a Hub repo id such as org/name"):
+        recipe_from_dict(raw, base_dir=ROOT / "recipes")

@@ -1,0 +1,35 @@
+"""Loading a published (or local) preference dataset back, raw or TRL-ready."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from .preference_rows import to_trl
+
+
+def _image_column(columns) -> str:
+    for name in ("jpg", "png", "webp"):
+        if name in columns:
+            return name
+    raise ValueError(f"no image column (jpg/png/webp) among {sorted(columns)}")
+
+
+def load_pairs(source: str | Path, revision: Optional[str] = None, split: str = "train",
+               streaming: bool = False, trl: bool = True) -> Any:
+    """A jfhub preference dataset from a Hub repo id (at `revision`, e.g. a version tag) or a
+    local build folder. With `trl=True` (default) rows are TRL's conversational vision format:
+    `images`, `prompt`, `chosen`, `rejected`, plus the scores and ratios as extra columns."""
+    import datasets
+
+    local = Path(source)
+    if local.is_dir():
+        files = {split: str(local / "data" / "train-*.tar")}
+        ds = datasets.load_dataset("webdataset", data_files=files, split=split, streaming=streaming)
+    else:
+        ds = datasets.load_dataset(str(source), revision=revision, split=split, streaming=streaming)
+    if not trl:
+        return ds
+    columns = ds.column_names if ds.column_names is not None else list(ds.features)
+    image = _image_column(columns)
+    return ds.map(lambda r: to_trl(r["json"], r[image]), remove_columns=columns)

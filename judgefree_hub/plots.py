@@ -1,0 +1,50 @@
+"""The card's two plots: the CLIP score gap and the hallucination ratio distribution.
+
+Drawn with matplotlib's object API (no pyplot global state) and saved without the "Software"
+PNG tag, so the same rows give the same bytes and a rebuild stays byte-identical.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Mapping, Sequence
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _hist(values: Sequence[float], title: str, xlabel: str, bins: int | Sequence[float]) -> bytes:
+    fig = Figure(figsize=(5, 3), layout="constrained")
+    ax = fig.add_subplot()
+    if values:
+        ax.hist(values, bins=bins, color="#4C72B0", edgecolor="white")
+    else:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("pairs")
+    return _png(fig)
+
+
+def score_gap_png(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """Histogram of s(generated positive) - s(generated negative); < 0 are the reversed pairs."""
+    gaps = [(r["chosen_score"] - r["rejected_score"]) * (-1 if r["reversed"] else 1) for r in rows]
+    return _hist(gaps, "CLIP score gap, positive - negative (< 0: reversed)", "score gap", 30)
+
+
+def ratio_png(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """Histogram of the negative's hallucination ratio h."""
+    ratios = [r["chosen_ratio"] if r["reversed"] else r["rejected_ratio"] for r in rows]
+    ratios = [h for h in ratios if h is not None]
+    return _hist(ratios, "Hallucination ratio h of the negative", "h", [i / 20 for i in range(21)])
+
+
+def plot_files(rows: Sequence[Mapping[str, Any]]) -> dict[str, bytes]:
+    return {"plots/score_gap.png": score_gap_png(rows), "plots/negative_ratio.png": ratio_png(rows)}
