@@ -1,9 +1,25 @@
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "recipes" / "demo.json"
+
+# Plain git-LFS uploads (batch + PUT) against the local test Hub; read by huggingface_hub at
+# import, so it is set before any test module imports it.
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+
+
+def run_jfhub(*args, check=True, env=None):
+    """The real CLI in a subprocess, as a user runs it."""
+    proc = subprocess.run([sys.executable, "-m", "judgefree_hub.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"jfhub {args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -37,3 +53,11 @@ def photos(demo_recipe):
 
     samples = collect_samples(demo_recipe)[::2]
     return [(s.prompt, s.load_image()) for s in samples[:4]]
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory, jfhub_cache):
+    """The demo recipe built once by the real CLI: (build folder, completed process)."""
+    out = tmp_path_factory.mktemp("demo-out")
+    proc = run_jfhub("build", DEMO, "--out", out, "--no-progress")
+    return out / "jfhub-demo" / "0.1.0", proc

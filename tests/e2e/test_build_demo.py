@@ -11,18 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import run_jfhub as jfhub
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "recipes" / "demo.json"
 pytestmark = pytest.mark.slow
-
-
-def jfhub(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "judgefree_hub.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=ROOT)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"jfhub {args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return proc
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
@@ -31,10 +24,8 @@ def tree_hashes(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("out")
-    proc = jfhub("build", DEMO, "--out", out, "--no-progress")
-    return out / "jfhub-demo" / "0.1.0", proc
+def built(demo_build):
+    return demo_build
 
 
 def test_cli_build_writes_a_complete_version(built):

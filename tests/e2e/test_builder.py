@@ -71,3 +71,9 @@ def test_noise_image_strategy_builds(tmp_path):
     assert {r["strategy"] for r in rows} == {"noise_image"}
     assert all(r["chosen_ratio"] is None and r["rejected_ratio"] is None for r in rows)
     assert "DDPM forward noise at t = 400" in (result.root / "README.md").read_text()
+    # All ratios are null here; the card's declared features still type them as float64.
+    import datasets
+
+    ds = datasets.load_dataset(str(result.root), split="train")
+    assert ds.features["json"]["chosen_ratio"] == datasets.Value("float64")
+    assert ds.features["png"] == datasets.Image() and len(ds) == result.stats["pairs"]
