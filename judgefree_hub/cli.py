@@ -76,7 +76,12 @@ def push_options(fn):
 
 
 def _push(root: Path, repo, private, endpoint) -> None:
+    from huggingface_hub.utils import disable_progress_bars
+
     from .publish import publish
+
+    if not sys.stderr.isatty():
+        disable_progress_bars()  # upload bars only help a person watching a terminal
 
     try:
         result = publish(root, repo_id=repo, private=private, endpoint=endpoint)

@@ -1,5 +1,2 @@
-"""Test helpers that need no network: a local Hub-compatible server (`LocalHub`)."""
-
-from .hub import Fault, LocalHub
-
-__all__ = ["Fault", "LocalHub"]
+"""Test helpers that need no network: `judgefree_hub.testing.hub` is a local Hub-compatible
+server (`LocalHub`). Not imported here, so `python -m judgefree_hub.testing.hub` runs cleanly."""

@@ -37,8 +37,9 @@ _LFS_PATTERNS = ("*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.gz", "*.h5", 
 GITATTRIBUTES = "".join(f"{p} filter=lfs diff=lfs merge=lfs -text\n" for p in _LFS_PATTERNS)
 
 
-class HubError(Exception):
-    """An answer other than 2xx: HTTP status, the Hub's X-Error-Code (if any) and a message."""
+class HubError(ValueError):
+    """An answer other than 2xx: HTTP status, the Hub's X-Error-Code (if any) and a message.
+    A ValueError because each one is about a request (or a fault spec) the server refuses."""
 
     def __init__(self, status: int, message: str, code: Optional[str] = None, **extra):
         super().__init__(message)

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from judgefree_hub.testing import LocalHub
+from judgefree_hub.testing.hub import LocalHub
 
 # huggingface_hub 2.4 passes the LFS PUT body as `data=bytes`, which httpx2 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -327,3 +327,5 @@ def test_cli_serves_on_a_free_port(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    bad = subprocess.run(cmd + ["--fault", "commit:0:explode"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "bad fault commit:0:explode" in bad.stderr
