@@ -12,15 +12,15 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import JfhubError, RecipeError
+from .errors import ConfigError, JfhubError
 
 
-class RecipeProblems(click.ClickException):
-    """One `Error:` line per recipe problem, exit code 2, no traceback."""
+class ConfigProblems(click.ClickException):
+    """One `Error:` line per recipe or config problem, exit code 2, no traceback."""
 
     exit_code = 2
 
-    def __init__(self, err: RecipeError):
+    def __init__(self, err: ConfigError):
         super().__init__(str(err))
         self.lines = err.lines()
 
@@ -30,10 +30,18 @@ class RecipeProblems(click.ClickException):
 
 
 class RunProblem(click.ClickException):
+    """A run-time problem: one `Error:` line, exit code 1."""
+
     exit_code = 1
 
     def show(self, file=None) -> None:
         click.echo(f"Error: {self.message}", err=True)
+
+
+class InputProblem(RunProblem):
+    """Input the user must change (e.g. a dataset layout that needs --columns): exit code 2."""
+
+    exit_code = 2
 
 
 def _load(path: str):
@@ -41,8 +49,8 @@ def _load(path: str):
 
     try:
         return load_recipe(path)
-    except RecipeError as e:
-        raise RecipeProblems(e) from None
+    except ConfigError as e:
+        raise ConfigProblems(e) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -130,6 +138,63 @@ def build(recipe: str, out: str, progress: bool, push: bool, repo, private, endp
 def push(build_dir: str, repo, private, endpoint) -> None:
     """Publish an already built version (OUT/<name>/<version>) to the Hub."""
     _push(Path(build_dir), repo, private, endpoint)
+
+
+@main.command()
+@click.argument("dataset", required=False)
+@click.option("--model", help="Seed model: Hub id, local folder or demo:<name> (also the frozen reference).")
+@click.option("--output", "output_dir", type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--revision", help="Dataset revision (tag such as v1.0.0, branch or commit); pinned to its commit.")
+@click.option("--split", help="Split to train on (default train).")
+@click.option("--columns", help="Map a foreign layout: prompt=COL,chosen=COL,rejected=COL,image=COL.")
+@click.option("--full", is_flag=True, default=None, help="Full fine-tuning instead of LoRA (the default).")
+@click.option("--beta", type=float, help="DPO beta.")
+@click.option("--learning-rate", "--lr", "learning_rate", type=float, help="Peak learning rate.")
+@click.option("--epochs", "num_train_epochs", type=float, help="Number of epochs.")
+@click.option("--max-steps", type=int, help="Stop after N optimizer steps.")
+@click.option("--batch-size", "per_device_train_batch_size", type=int, help="Pairs per device per step.")
+@click.option("--grad-accum", "gradient_accumulation_steps", type=int, help="Gradient accumulation steps.")
+@click.option("--loss-type", help="DPO loss variant (sigmoid, ipo, hinge, ...).")
+@click.option("--push-to", help="Publish the output to this model repo (one commit).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="train.json with the other settings.")
+def train(dataset, model, output_dir, revision, split, columns, full, config_path, push_to, **dpo) -> None:
+    """Run DPO (TRL) on a preference DATASET: a Hub repo, a jfhub build folder or a local dataset."""
+    from .errors import DatasetLayoutError
+    from .train_config import load_train_spec
+    from .train_data import parse_columns
+
+    try:
+        mapping = parse_columns(columns) if columns else None
+    except DatasetLayoutError as e:
+        raise InputProblem(str(e)) from None
+    top = {"dataset": dataset, "model": model, "output_dir": output_dir, "revision": revision,
+           "split": split, "columns": mapping, "push_to": push_to}
+    overrides = {k: v for k, v in top.items() if v is not None}
+    if full:
+        overrides["lora"] = {"enabled": False}
+    dpo = {k: v for k, v in dpo.items() if v is not None}
+    if dpo:
+        overrides["dpo"] = dpo
+    try:
+        spec = load_train_spec(config_path, overrides)
+    except ConfigError as e:
+        raise ConfigProblems(e) from None
+    from .train import train as run_train
+
+    try:
+        result = run_train(spec, echo=click.echo)
+    except DatasetLayoutError as e:
+        raise InputProblem(str(e)) from None
+    except JfhubError as e:
+        raise RunProblem(str(e)) from None
+    if not result.main_process:
+        return
+    m = result.metrics
+    click.echo(f"trained on {result.rows} pairs of {result.provenance.dataset} @ {result.provenance.commit[:19]} "
+               f"in {result.seconds:.1f}s: loss {m.get('first_loss')} -> {m.get('loss')}, "
+               f"reward margin {m.get('rewards/margins')}, {m['world_size']} process(es); wrote {result.output_dir}")
+    if result.pushed_commit:
+        click.echo(f"pushed to {spec.push_to} (commit {result.pushed_commit})")
 
 
 @main.command("schema-doc")

@@ -11,8 +11,9 @@ class JfhubError(Exception):
     """Base of every error this package raises on purpose."""
 
 
-class RecipeError(JfhubError, ValueError):
-    """One or more problems in a recipe; each problem is (file, JSON path, message)."""
+class ConfigError(JfhubError, ValueError):
+    """One or more problems in a JSON config (a recipe, a train config); each problem is
+    (file, JSON path, message)."""
 
     def __init__(self, file: str, problems: list[tuple[str, str]]):
         self.file = file
@@ -23,8 +24,17 @@ class RecipeError(JfhubError, ValueError):
         return [f"{self.file}: {path}: {msg}" for path, msg in self.problems]
 
 
+class RecipeError(ConfigError):
+    """A recipe that does not validate."""
+
+
 class SourceError(JfhubError, OSError):
     """A source (folder, manifest, dataset) cannot be read as a whole."""
+
+
+class DatasetLayoutError(JfhubError, ValueError):
+    """A preference dataset whose columns fit no known layout, or a `--columns` mapping that is
+    malformed or names columns the dataset lacks."""
 
 
 class ModelLoadError(JfhubError, OSError):

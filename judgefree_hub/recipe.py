@@ -21,8 +21,9 @@ import jsonschema
 from .errors import RecipeError
 
 
-def load_schema() -> dict:
-    text = resources.files("judgefree_hub.schema").joinpath("recipe.schema.json").read_text()
+def load_schema(name: str = "recipe") -> dict:
+    """A JSON Schema shipped in judgefree_hub/schema/ (recipe, train)."""
+    text = resources.files("judgefree_hub.schema").joinpath(f"{name}.schema.json").read_text()
     return json.loads(text)
 
 
