@@ -25,7 +25,7 @@ from judgefree_hub.recipe import GenerationSpec, ModelSpec
 from judgefree_hub.sources.base import open_rgb
 from judgefree_hub.sources.folder import package_dir
 
-PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
+PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "coins.png",
           "hubble_deep_field.jpg", "retina.jpg", "camera.png"]
 
 

@@ -5,6 +5,6 @@ from judgefree_hub.registry import Registry
 
 BUILDERS: Registry = Registry("builder")
 
-from . import preference  # noqa: E402,F401  (register the builders)
+from . import ic, preference  # noqa: E402,F401  (register the builders)
 
 __all__ = ["BUILDERS"]

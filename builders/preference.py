@@ -8,7 +8,6 @@ the card and manifest are written only when every shard is done.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -16,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
-from judgefree_hub import __version__
-from judgefree_hub.build_folder import BuildFolder
-from judgefree_hub.card import render_preference_card
+from judgefree_hub.build_folder import BuildFolder, BuildResult
+from judgefree_hub.card import render_build_card
 from judgefree_hub.plots import plot_files
 from judgefree_hub.preference_rows import encode_image, pair_row, shard_members
 from judgefree_hub.progress import BuildProgress
@@ -35,15 +33,6 @@ if TYPE_CHECKING:
     from judgefree_hub.verifiers import Verifier
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    root: Path
-    stats: dict
-    shards_built: int
-    shards_resumed: int
-    seconds: float
 
 
 @dataclass
@@ -116,7 +105,7 @@ def build(recipe: Recipe, out_root: Path, show_progress: bool = True) -> BuildRe
     chunks = [(i, samples[s:s + per]) for i, s in enumerate(range(0, len(samples), per))]
     if folder.is_complete():
         folder.check_complete()
-        return _result(folder, 0, len(chunks), t0)
+        return folder.result(0, len(chunks), t0)
     done = folder.shards.finished()
     todo = [(i, chunk) for i, chunk in chunks if i not in done]
     pipe: Optional[_Pipeline] = _load_pipeline(recipe) if todo else None
@@ -128,11 +117,6 @@ def build(recipe: Recipe, out_root: Path, show_progress: bool = True) -> BuildRe
     rows = list(iter_shard_rows(folder.root / r.file for r in records))
     stats = build_stats((r.stats for r in records), rows)
     manifest = folder.manifest(records)
-    card = render_preference_card(recipe, stats, manifest["shards"], tool_version=__version__)
+    card = render_build_card(recipe, stats, manifest["shards"])
     folder.finish(manifest, stats, card, extra_files=plot_files(rows))
-    return _result(folder, len(todo), len(chunks) - len(todo), t0)
-
-
-def _result(folder: BuildFolder, built: int, resumed: int, t0: float) -> BuildResult:
-    stats = json.loads((folder.root / "stats.json").read_text())
-    return BuildResult(folder.root, stats, built, resumed, time.perf_counter() - t0)
+    return folder.result(len(todo), len(chunks) - len(todo), t0)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,6 +19,15 @@ from .recipe import Recipe
 from .shards import ShardRecord, ShardStore, sha256_file, write_atomic
 
 MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    root: Path
+    stats: dict
+    shards_built: int
+    shards_resumed: int
+    seconds: float
 
 
 class BuildFolder:
@@ -78,3 +89,7 @@ class BuildFolder:
             write_atomic(self.root / name, data)
         write_atomic(self.manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
         shutil.rmtree(self.shards.progress_dir, ignore_errors=True)
+
+    def result(self, built: int, resumed: int, t0: float) -> BuildResult:
+        stats = json.loads((self.root / "stats.json").read_text())
+        return BuildResult(self.root, stats, built, resumed, time.perf_counter() - t0)

@@ -36,10 +36,31 @@ def _source_datasets(recipe: Recipe) -> list[str]:
     return ids + (["original"] if others or not ids else [])
 
 
+def _common(recipe: Recipe, stats: dict[str, Any], shards: Sequence[Mapping[str, Any]],
+            repo_id: Optional[str]) -> dict[str, Any]:
+    from . import __version__
+
+    return dict(
+        license=recipe.license, pretty_name=recipe.pretty_name, version=recipe.version,
+        description=recipe.description, tool_version=__version__, stats=stats, shards=shards,
+        image_format=recipe.output.image_format, total_bytes=sum(s["bytes"] for s in shards),
+        repo_id=repo_id or recipe.hub.repo or f"<org>/{recipe.name}", tag=f"v{recipe.version}",
+    )
+
+
+def render_build_card(recipe: Recipe, stats: dict[str, Any], shards: Sequence[Mapping[str, Any]],
+                      repo_id: Optional[str] = None) -> str:
+    """The card of a build, by its builder; `shards` are manifest entries (file, rows, bytes,
+    sha256). Without a repo id the load snippets name `<org>/<name>`; a push renders it again."""
+    if recipe.builder == "ic":
+        return _env().get_template("ic.md.j2").render(
+            **_common(recipe, stats, shards, repo_id), size_category=size_category(stats["images"]),
+            caption_prompt=recipe.ic.caption_prompt)
+    return render_preference_card(recipe, stats, shards, repo_id)
+
+
 def render_preference_card(recipe: Recipe, stats: dict[str, Any], shards: Sequence[Mapping[str, Any]],
-                           tool_version: str, repo_id: Optional[str] = None) -> str:
-    """The card of a preference build; `shards` are manifest entries (file, rows, bytes, sha256).
-    Without a repo id the load snippets name `<org>/<name>`; a push renders it again."""
+                           repo_id: Optional[str] = None) -> str:
     from .strategies import STRATEGIES
 
     opts = recipe.verifier.options
@@ -51,15 +72,11 @@ def render_preference_card(recipe: Recipe, stats: dict[str, Any], shards: Sequen
     verifier = f"open_clip `{opts['model']}`" + (f" / `{pretrained}`" if pretrained else "")
     random_weights = [ref for ref in (recipe.model.id, opts["model"]) if ref.startswith("demo:")]
     return _env().get_template("preference.md.j2").render(
-        license=recipe.license, pretty_name=recipe.pretty_name, version=recipe.version,
-        description=recipe.description, random_weights=random_weights, tool_version=tool_version,
+        **_common(recipe, stats, shards, repo_id), random_weights=random_weights,
         model_id=recipe.model.id, model_revision=recipe.model.revision, decoding_line=decoding,
         strategy_line=strategy.describe(), verifier_line=verifier, long_text=opts["long_text"],
         reverse_margin=opts["reverse_margin"], min_gap=opts["min_gap"], seed=recipe.seed,
         sources_line=", ".join(f"{s.options['name']} ({s.name})" for s in recipe.sources),
-        image_format=recipe.output.image_format, stats=stats, shards=shards,
         size_category=size_category(stats["pairs"]), source_datasets=_source_datasets(recipe),
         features_yaml=features_yaml(recipe.output.image_format, indent=2),
-        total_bytes=sum(s["bytes"] for s in shards),
-        repo_id=repo_id or recipe.hub.repo or f"<org>/{recipe.name}", tag=f"v{recipe.version}",
     )

@@ -6,6 +6,7 @@ Heavy imports (torch, transformers) happen inside the commands that need them.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -119,15 +120,16 @@ def build(recipe: str, out: str, progress: bool, push: bool, repo, private, endp
 
     try:
         result = BUILDERS.get(r.builder)(r, Path(out), show_progress=progress)
+    except ConfigError as e:  # e.g. an IC manifest's lines
+        raise ConfigProblems(e) from None
     except JfhubError as e:
         raise RunProblem(str(e)) from None
     s = result.stats
-    click.echo(
-        f"built {result.root}: {s['pairs']} pairs from {s['samples']} samples, "
-        f"{s['reversed']} reversed, dropped {sum(s['dropped'].values())} "
-        f"({result.shards_built} shard(s) built, {result.shards_resumed} already done) "
-        f"in {result.seconds:.1f}s"
-    )
+    what = (f"{s['images']} annotated images, {s['elements']} elements" if r.builder == "ic" else
+            f"{s['pairs']} pairs from {s['samples']} samples, {s['reversed']} reversed, "
+            f"dropped {sum(s['dropped'].values())}")
+    click.echo(f"built {result.root}: {what} ({result.shards_built} shard(s) built, "
+               f"{result.shards_resumed} already done) in {result.seconds:.1f}s")
     if push:
         _push(result.root, repo, private, endpoint)
 
@@ -195,6 +197,51 @@ def train(dataset, model, output_dir, revision, split, columns, full, config_pat
                f"reward margin {m.get('rewards/margins')}, {m['world_size']} process(es); wrote {result.output_dir}")
     if result.pushed_commit:
         click.echo(f"pushed to {spec.push_to} (commit {result.pushed_commit})")
+
+
+@main.command("eval")
+@click.option("--ic", "ic", help="IC dataset: Hub repo (with --revision) or a local build folder.")
+@click.option("--revision", help="Revision of the IC dataset (e.g. a version tag).")
+@click.option("--model", help="Caption with this model (Hub id, local folder, demo:<name>).")
+@click.option("--model-revision", help="Hub revision of the model.")
+@click.option("--captions", type=click.Path(dir_okay=False, exists=True), help="Score captions made elsewhere: JSONL of {id, caption}.")
+@click.option("--prompt", help="Caption prompt (default: the dataset's).")
+@click.option("--max-new-tokens", default=128, show_default=True, type=int)
+@click.option("--batch-size", default=8, show_default=True, type=int)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Report folder (default eval/<model or captions name>).")
+@click.option("--compare", nargs=2, type=click.Path(dir_okay=False, exists=True), help="Compare two summary.json files.")
+def evaluate(ic, revision, model, model_revision, captions, prompt, max_new_tokens, batch_size, device,
+             out_dir, compare) -> None:
+    """Judge-free caption scores (precision, recall, F1, CHAIR) on an IC dataset."""
+    from .ic_score import compare as compare_summaries
+    from .ic_score import format_compare, format_table
+
+    if compare:
+        a, b = (json.loads(Path(p).read_text()) for p in compare)
+        click.echo(format_compare(compare_summaries(a, b)))
+        return
+    if not ic or bool(model) == bool(captions):
+        raise InputProblem("give --ic DATASET and exactly one of --model MODEL or --captions FILE (or --compare A B)")
+    from . import evaluate as ev
+
+    try:
+        items = ev.load_ic(ic, revision)
+        if model:
+            spec = ev.eval_model_spec(model, model_revision, device, batch_size, max_new_tokens)
+            caps = ev.caption_images(items, spec, prompt)
+        else:
+            caps = ev.read_captions(Path(captions))
+        scores, summary = ev.score_all(items, caps)
+    except JfhubError as e:
+        raise RunProblem(str(e)) from None
+    label = model or Path(captions).stem
+    out = Path(out_dir or Path("eval") / label.replace("/", "--").replace(":", "-"))
+    meta = {"ic": ic, "revision": revision, "model": model, "captions": captions,
+            "prompt": prompt or items[0].caption_prompt}
+    ev.write_reports(out, scores, summary, meta)
+    click.echo(format_table(summary))
+    click.echo(f"wrote {out / 'per_image.jsonl'} and {out / 'summary.json'}")
 
 
 @main.command("schema-doc")

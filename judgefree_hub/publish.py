@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from . import __version__
-from .card import render_preference_card
+from .card import render_build_card
 from .errors import PushError
 from .hub import PushResult, check_publishable, push_version
 from .recipe import Recipe, recipe_from_dict
@@ -32,7 +31,7 @@ def publish(root: Path, repo_id: Optional[str] = None, private: Optional[bool] =
         raise PushError("no repo to push to: pass --repo ORG/NAME or set hub.repo in the recipe")
     manifest = check_publishable(root)
     stats = json.loads((root / "stats.json").read_text())
-    card = render_preference_card(recipe, stats, manifest["shards"], __version__, repo_id=repo_id)
+    card = render_build_card(recipe, stats, manifest["shards"], repo_id=repo_id)
     write_atomic(root / "README.md", card.encode())
     return push_version(root, repo_id, private=recipe.hub.private if private is None else private,
                         endpoint=endpoint, wait_s=wait_s)

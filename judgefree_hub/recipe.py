@@ -61,6 +61,13 @@ class HubSpec:
 
 
 @dataclass(frozen=True)
+class ICSpec:
+    manifest: Path
+    """Absolute path of the annotated-image manifest (JSONL)."""
+    caption_prompt: str
+
+
+@dataclass(frozen=True)
 class OutputSpec:
     samples_per_shard: int
     image_format: str
@@ -77,10 +84,12 @@ class Recipe:
     license: str
     pretty_name: str
     hub: HubSpec
-    model: ModelSpec
+    model: Optional[ModelSpec]
+    """The generating model (preference builder); None for an IC set."""
     sources: tuple[ComponentSpec, ...]
     strategy: ComponentSpec
     verifier: ComponentSpec
+    ic: Optional[ICSpec]
     output: OutputSpec
     base_dir: Path
     """Folder that relative paths in the recipe are relative to (the recipe file's folder)."""
@@ -225,6 +234,9 @@ def semantic_problems(resolved: dict, base_dir: Optional[Path]) -> list[tuple[st
     if isinstance(neg, dict) and neg.get("distribution") == "gaussian" and neg["min"] > neg["max"]:
         problems.append(("$.strategy.negative_ratio.min", f"must be <= max ({neg['max']}), got {neg['min']}"))
     problems += licence_problems(resolved)
+    ic = resolved.get("ic")
+    if base_dir is not None and ic and not (base_dir / ic["manifest"]).is_file():
+        problems.append(("$.ic.manifest", f"no such file: {base_dir / ic['manifest']}"))
     names = set()
     for i, src in enumerate(resolved.get("sources", [])):
         name = src.get("name", src["kind"])
@@ -261,21 +273,23 @@ def licence_problems(resolved: dict) -> list[tuple[str, str]]:
 
 
 def _build(r: dict, base_dir: Path) -> Recipe:
-    m = r["model"]
-    model = ModelSpec(
+    m = r.get("model")
+    model = m and ModelSpec(
         id=m["id"], revision=m["revision"], dtype=m["dtype"], device=m["device"],
         batch_size=m["batch_size"], generation=GenerationSpec(**m["generation"]),
     )
     sources = tuple(
-        ComponentSpec(name=s["kind"], options=_freeze({"name": s["kind"], **s})) for s in r["sources"]
+        ComponentSpec(name=s["kind"], options=_freeze({"name": s["kind"], **s})) for s in r.get("sources", [])
     )
+    ic = r.get("ic") and ICSpec(manifest=(base_dir / r["ic"]["manifest"]).resolve(),
+                                caption_prompt=r["ic"]["caption_prompt"])
     return Recipe(
         name=r["name"], version=r["version"], description=r["description"], builder=r["builder"],
         seed=r["seed"], license=r["license"], pretty_name=r["pretty_name"] or r["name"],
-        hub=HubSpec(**r["hub"]), model=model, sources=sources,
+        hub=HubSpec(**r["hub"]), model=model or None, sources=sources,
         strategy=ComponentSpec(r["strategy"]["name"], _freeze(r["strategy"])),
         verifier=ComponentSpec(r["verifier"]["name"], _freeze(r["verifier"])),
-        output=OutputSpec(**r["output"]), base_dir=base_dir, resolved=_freeze(r),
+        ic=ic or None, output=OutputSpec(**r["output"]), base_dir=base_dir, resolved=_freeze(r),
     )
 
 

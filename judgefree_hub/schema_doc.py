@@ -41,6 +41,8 @@ def _object_rows(obj: dict, root: dict, prefix: str, skip: tuple = ()) -> Iterat
         yield from _nested_rows(full, root, path)
     for branch in obj.get("allOf", []):
         then = _deref(branch["then"], root)
+        if "properties" not in then:  # a cross-field rule (which fields a builder needs), not a variant
+            continue
         tag, cond = next(iter(branch["if"]["properties"].items()))
         label = f"{prefix} ({tag} = {cond['const']})"
         yield (f"`{label}`", "object", "", "", then.get("description", ""))

@@ -61,3 +61,13 @@ def demo_build(tmp_path_factory, jfhub_cache):
     out = tmp_path_factory.mktemp("demo-out")
     proc = run_jfhub("build", DEMO, "--out", out, "--no-progress")
     return out / "jfhub-demo" / "0.1.0", proc
+
+
+@pytest.fixture
+def online_to_local_hub(monkeypatch):
+    """The session runs offline; a test that talks to the loopback test Hub turns that off for
+    itself (huggingface_hub reads HF_HUB_OFFLINE once, at import, so the constant is patched too)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)

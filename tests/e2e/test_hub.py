@@ -19,9 +19,7 @@ CLIENT = Path(__file__).with_name("hub_client.py")
 
 
 @pytest.fixture(autouse=True)
-def online_to_the_local_hub(monkeypatch):
-    """The session runs offline; these tests talk to the loopback server only."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+def online_with_token(online_to_local_hub, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
 
 

@@ -30,10 +30,9 @@ def spec(dataset, out, **over):
     return load_train_spec(None, base)
 
 
-def test_train_from_the_local_hub_by_tag(demo_build, tmp_path, monkeypatch):
+def test_train_from_the_local_hub_by_tag(demo_build, tmp_path, monkeypatch, online_to_local_hub):
     from judgefree_hub.publish import publish
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     with LocalHub(tmp_path / "hub", tokens=[TOKEN]) as url:
         pushed = publish(demo_build[0], "demo-org/jfhub-demo", endpoint=url, wait_s=0.01)

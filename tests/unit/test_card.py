@@ -14,7 +14,7 @@ SHARDS = [{"file": "data/train-000000.tar", "rows": 7, "bytes": 12345, "sha256":
 
 
 def test_card_metadata_and_body(demo_recipe):
-    card = render_preference_card(demo_recipe, STATS, SHARDS, tool_version="9.9.9")
+    card = render_preference_card(demo_recipe, STATS, SHARDS)
     _, front, body = card.split("---\n", 2)
     meta = yaml.safe_load(front)
     assert meta["license"] == "cc0-1.0"
@@ -29,7 +29,9 @@ def test_card_metadata_and_body(demo_recipe):
     assert "random weights" in body and "demo:tiny-llava, demo:tiny-clip" in body
     assert f"| data/train-000000.tar | 7 | 12345 | `{'ab' * 32}` |" in body
     assert 'load_dataset("webdataset"' in body and "2411.17760" in body
-    assert "9.9.9" in body
+    from judgefree_hub import __version__
+
+    assert f"(`jfhub`) {__version__}" in body
 
 
 def test_real_model_card_has_no_random_weights_warning(tmp_path):
@@ -38,7 +40,7 @@ def test_real_model_card_has_no_random_weights_warning(tmp_path):
     from judgefree_hub.recipe import load_recipe
 
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "llava.json")
-    card = render_preference_card(recipe, STATS, SHARDS, tool_version="0")
+    card = render_preference_card(recipe, STATS, SHARDS)
     assert "random weights" not in card and "`llava-hf/llava-1.5-7b-hf`" in card
     assert "open_clip `ViT-L-14-336` / `openai`" in card
 

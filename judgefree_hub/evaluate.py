@@ -1,0 +1,110 @@
+"""`jfhub eval`: caption an IC dataset with a model (the builder's generation code) or take
+captions made elsewhere, then score them judge-free (ic_score.py) and write reports."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from PIL import Image
+
+from .errors import SourceError
+from .ic_score import CaptionScore, Element, ImageTruth, load_vocabulary, score_caption, summarize
+from .recipe import ModelSpec
+
+
+@dataclass(frozen=True)
+class ICItem:
+    truth: ImageTruth
+    image: Image.Image
+    caption_prompt: str
+
+
+def _item(record: Mapping[str, Any], image: Image.Image) -> ICItem:
+    elements = tuple(Element(e["name"], tuple(e.get("synonyms") or ()), e["kind"], e.get("of"))
+                     for e in record["elements"])
+    return ICItem(ImageTruth(record["id"], record["domain"], elements), image.convert("RGB"),
+                  record.get("caption_prompt") or "Describe this image in detail.")
+
+
+def load_ic(source: str, revision: Optional[str] = None) -> list[ICItem]:
+    """An IC dataset from a local build folder or a Hub repo at a revision."""
+    import datasets
+
+    local = Path(source)
+    if local.is_dir():
+        if not (local / "manifest.json").is_file():
+            raise SourceError(f"{local}: not a complete jfhub build (no manifest.json)")
+        files = {"test": str(local / "data" / "train-*.tar")}
+        ds = datasets.load_dataset("webdataset", data_files=files, split="test")
+    else:
+        ds = datasets.load_dataset(source, revision=revision, split="test")
+    image_col = next((c for c in ("jpg", "png", "webp") if c in ds.column_names), None)
+    if "json" not in ds.column_names or image_col is None:
+        raise SourceError(f"{source}: not an IC dataset (columns {ds.column_names}; need json + jpg/png/webp)")
+    return [_item(row["json"], row[image_col]) for row in ds]
+
+
+def caption_images(items: Sequence[ICItem], spec: ModelSpec, prompt: Optional[str] = None) -> dict[str, str]:
+    """One greedy caption per image, decoded in batches by the builder's batched loop."""
+    from .backends.decoding import AnswerPlan, Branch, decode_answers
+    from .backends.hf import HFVisionBackend
+
+    backend = HFVisionBackend.load(spec)
+    out: dict[str, str] = {}
+    for start in range(0, len(items), spec.batch_size):
+        batch = items[start:start + spec.batch_size]
+        rows = [Branch(prompt or it.caption_prompt, it.image) for it in batch]
+        texts = decode_answers(backend, rows, [AnswerPlan(i, None, 0.0) for i in range(len(rows))],
+                               spec.generation, "logits")
+        out.update({it.truth.id: text for it, text in zip(batch, texts)})
+    return out
+
+
+def read_captions(path: Path) -> dict[str, str]:
+    """Captions made elsewhere: one {"id": ..., "caption": ...} per line."""
+    out: dict[str, str] = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise SourceError(f"{path}:{lineno}: invalid JSON: {e.msg}") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not isinstance(obj.get("caption"), str):
+            raise SourceError(f"{path}:{lineno}: each line needs string fields 'id' and 'caption'")
+        out[obj["id"]] = obj["caption"]
+    return out
+
+
+def score_all(items: Sequence[ICItem], captions: Mapping[str, str]) -> tuple[list[CaptionScore], dict]:
+    """Score every image's caption; the vocabulary is extended by the dataset's own objects."""
+    missing = [it.truth.id for it in items if it.truth.id not in captions]
+    if missing:
+        raise SourceError(f"no caption for {len(missing)} image(s), e.g. {missing[:3]}")
+    extra = {e.name: e.synonyms for it in items for e in it.truth.elements if e.kind == "object"}
+    vocab = load_vocabulary(extra)
+    scores = [score_caption(it.truth, captions[it.truth.id], vocab) for it in items]
+    return scores, summarize(scores)
+
+
+def write_reports(out_dir: Path, scores: Iterable[CaptionScore], summary: dict, meta: dict) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "per_image.jsonl", "w", encoding="utf-8") as f:
+        for s in scores:
+            f.write(json.dumps(s.to_json(), sort_keys=True) + "\n")
+    (out_dir / "summary.json").write_text(json.dumps({**summary, "meta": meta}, indent=2, sort_keys=True) + "\n")
+
+
+def eval_model_spec(model: str, revision: Optional[str], device: str, batch_size: int, max_new_tokens: int) -> ModelSpec:
+    from .recipe import GenerationSpec
+
+    gen = GenerationSpec(max_new_tokens=max_new_tokens, do_sample=False, temperature=1.0, top_k=0, top_p=1.0)
+    return ModelSpec(id=model, revision=revision, dtype="auto", device=device, batch_size=batch_size,
+                     generation=gen)
+
+
+__all__ = ["ICItem", "caption_images", "eval_model_spec", "load_ic", "read_captions",
+           "score_all", "write_reports"]
