@@ -59,7 +59,7 @@ def caption_images(items: Sequence[ICItem], spec: ModelSpec, prompt: Optional[st
         rows = [Branch(prompt or it.caption_prompt, it.image) for it in batch]
         texts = decode_answers(backend, rows, [AnswerPlan(i, None, 0.0) for i in range(len(rows))],
                                spec.generation, "logits")
-        out.update({it.truth.id: text for it, text in zip(batch, texts)})
+        out.update({it.truth.id: text for it, text in zip(batch, texts, strict=True)})
     return out
 
 
@@ -79,12 +79,29 @@ def read_captions(path: Path) -> dict[str, str]:
     return out
 
 
+# Words annotators use for scene filler, or that are mostly verbs/adjectives in captions ("it
+# stands", "light blue"): as dataset-wide object words they would count as hallucinations in
+# every other image, so they do not extend the vocabulary (they still score in their own image).
+NOT_OBJECT_WORDS = frozenset({"background", "foreground", "surface", "scene", "stand", "light",
+                              "view", "area", "side", "top", "bottom", "front", "back", "part"})
+
+
+def dataset_vocabulary(items: Sequence[ICItem]) -> dict[str, tuple[str, ...]]:
+    """The dataset's object elements as extra vocabulary entries (name -> synonyms)."""
+    extra: dict[str, tuple[str, ...]] = {}
+    for it in items:
+        for e in it.truth.elements:
+            if e.kind == "object" and e.name not in NOT_OBJECT_WORDS:
+                extra.setdefault(e.name, tuple(x for x in e.synonyms if x not in NOT_OBJECT_WORDS))
+    return extra
+
+
 def score_all(items: Sequence[ICItem], captions: Mapping[str, str]) -> tuple[list[CaptionScore], dict]:
     """Score every image's caption; the vocabulary is extended by the dataset's own objects."""
     missing = [it.truth.id for it in items if it.truth.id not in captions]
     if missing:
         raise SourceError(f"no caption for {len(missing)} image(s), e.g. {missing[:3]}")
-    extra = {e.name: e.synonyms for it in items for e in it.truth.elements if e.kind == "object"}
+    extra = dataset_vocabulary(items)
     vocab = load_vocabulary(extra)
     scores = [score_caption(it.truth, captions[it.truth.id], vocab) for it in items]
     return scores, summarize(scores)
