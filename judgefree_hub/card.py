@@ -7,6 +7,8 @@ from typing import Any, Mapping, Optional, Sequence
 
 import jinja2
 
+from .demo import describe as describe_demo
+from .demo import is_demo_ref
 from .recipe import Recipe
 from .preference_rows import features_yaml
 
@@ -70,12 +72,14 @@ def render_preference_card(recipe: Recipe, stats: dict[str, Any], shards: Sequen
     strategy = STRATEGIES.get(recipe.strategy.name)(recipe.strategy.options, recipe.seed)
     pretrained = opts["pretrained"]
     verifier = f"open_clip `{opts['model']}`" + (f" / `{pretrained}`" if pretrained else "")
-    random_weights = [ref for ref in (recipe.model.id, opts["model"]) if ref.startswith("demo:")]
+    refs = [ref for ref in (recipe.model.id, opts["model"]) if is_demo_ref(ref)]
+    random_weights = [ref for ref in refs if ref.startswith("demo:tiny-")]
+    demo_models = [(ref, describe_demo(ref)) for ref in refs if ref not in random_weights]
     return _env().get_template("preference.md.j2").render(
-        **_common(recipe, stats, shards, repo_id), random_weights=random_weights,
+        **_common(recipe, stats, shards, repo_id), random_weights=random_weights, demo_models=demo_models,
         model_id=recipe.model.id, model_revision=recipe.model.revision, decoding_line=decoding,
         strategy_line=strategy.describe(), verifier_line=verifier, long_text=opts["long_text"],
-        reverse_margin=opts["reverse_margin"], min_gap=opts["min_gap"], seed=recipe.seed,
+        reverse=opts["reverse"], reverse_margin=opts["reverse_margin"], min_gap=opts["min_gap"], seed=recipe.seed,
         sources_line=", ".join(f"{s.options['name']} ({s.name})" for s in recipe.sources),
         size_category=size_category(stats["pairs"]), source_datasets=_source_datasets(recipe),
         features_yaml=features_yaml(recipe.output.image_format, indent=2),

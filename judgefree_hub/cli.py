@@ -244,6 +244,56 @@ def evaluate(ic, revision, model, model_revision, captions, prompt, max_new_toke
     click.echo(f"wrote {out / 'per_image.jsonl'} and {out / 'summary.json'}")
 
 
+@main.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--ic", "ic", required=True, help="IC dataset to score every round on: Hub repo or local build folder.")
+@click.option("--ic-revision", help="Revision of the IC dataset.")
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(1), help="Rounds after the seed model.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Loop folder (default loop/<recipe name>).")
+@click.option("--train-config", type=click.Path(dir_okay=False, exists=True),
+              help="train.json with the DPO settings (dataset, model and output_dir are set per round).")
+@click.option("--full", is_flag=True, default=None, help="Full fine-tuning instead of LoRA.")
+@click.option("--learning-rate", "--lr", "learning_rate", type=float, help="Peak DPO learning rate.")
+@click.option("--epochs", "num_train_epochs", type=float, help="DPO epochs per round.")
+@click.option("--beta", type=float, help="DPO beta.")
+@click.option("--eval-max-new-tokens", default=64, show_default=True, type=int)
+@click.option("--eval-batch-size", default=32, show_default=True, type=int)
+@click.option("--device", default="auto", show_default=True, help="Device for evaluation captions.")
+def loop(recipe, ic, ic_revision, rounds, out_dir, train_config, full, eval_max_new_tokens, eval_batch_size,
+         device, **dpo) -> None:
+    """N rounds of build pairs -> DPO -> evaluate on an IC set, each from the last round's model."""
+    from .loop import LoopSpec, run_loop
+
+    recipe_obj = _load(recipe)
+    if recipe_obj.builder != "preference":
+        raise InputProblem(f"{recipe}: the loop needs a preference recipe, got builder {recipe_obj.builder!r}")
+    train = {}
+    if train_config:
+        try:
+            train = json.loads(Path(train_config).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ConfigProblems(ConfigError(train_config, [("$", f"invalid JSON at line {e.lineno}: {e.msg}")])) from None
+    if full:
+        train["lora"] = {**train.get("lora", {}), "enabled": False}
+    dpo = {k: v for k, v in dpo.items() if v is not None}
+    if dpo:
+        train["dpo"] = {**train.get("dpo", {}), **dpo}
+    spec = LoopSpec(recipe=json.loads(Path(recipe).read_text(encoding="utf-8")), recipe_dir=Path(recipe).parent,
+                    recipe_label=recipe, ic=ic, ic_revision=ic_revision, rounds=rounds,
+                    out_dir=Path(out_dir or Path("loop") / recipe_obj.name), train=train,
+                    eval_max_new_tokens=eval_max_new_tokens, eval_batch_size=eval_batch_size, eval_device=device)
+    try:
+        results = run_loop(spec, echo=click.echo)
+    except ConfigError as e:
+        raise ConfigProblems(e) from None
+    except JfhubError as e:
+        raise RunProblem(str(e)) from None
+    from .loop import results_table
+
+    click.echo(results_table(results), nl=False)
+    click.echo(f"wrote {spec.out_dir / 'results.md'}, results.json and results.png")
+
+
 @main.command("schema-doc")
 @click.option("--update", "readme", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Rewrite the table between the field markers of this README instead of printing.")

@@ -249,8 +249,8 @@ def semantic_problems(resolved: dict, base_dir: Optional[Path]) -> list[tuple[st
             if not ok:
                 what = "folder" if src["kind"] == "folder" else "file"
                 problems.append((f"$.sources[{i}].path", f"no such {what}: {target}"))
-        if src["kind"] == "folder" and not src["prompts"]:
-            problems.append((f"$.sources[{i}].prompts", "a folder source needs at least one prompt"))
+        if src["kind"] in ("folder", "world") and not src["prompts"]:
+            problems.append((f"$.sources[{i}].prompts", f"a {src['kind']} source needs at least one prompt"))
     return sorted(problems)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "recipes" / "demo.json"
+DEMO = ROOT / "recipes" / "smoke.json"
 
 # Plain git-LFS uploads (batch + PUT) against the local test Hub; read by huggingface_hub at
 # import, so it is set before any test module imports it.
@@ -37,7 +37,7 @@ def jfhub_cache(tmp_path_factory):
 def demo_recipe():
     from judgefree_hub.recipe import load_recipe
 
-    return load_recipe(ROOT / "recipes" / "demo.json")
+    return load_recipe(ROOT / "recipes" / "smoke.json")
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +60,7 @@ def demo_build(tmp_path_factory, jfhub_cache):
     """The demo recipe built once by the real CLI: (build folder, completed process)."""
     out = tmp_path_factory.mktemp("demo-out")
     proc = run_jfhub("build", DEMO, "--out", out, "--no-progress")
-    return out / "jfhub-demo" / "0.1.0", proc
+    return out / "jfhub-smoke" / "0.1.0", proc
 
 
 @pytest.fixture

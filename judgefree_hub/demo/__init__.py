@@ -21,18 +21,34 @@ from pathlib import Path
 from judgefree_hub.errors import ModelLoadError
 
 PREFIX = "demo:"
-DEMO_MODELS = ("tiny-llava", "tiny-clip")
+DEMO_MODELS = ("tiny-llava", "tiny-clip", "world-llava", "world-clip")
 VERSION = "v1"  # bump when a builder changes its output, so old caches are not reused
 COMPLETE_MARKER = ".jfhub-demo-complete"
 _BUILDER_MODULES = {
     "tiny-llava": "judgefree_hub.demo.llava",
     "tiny-clip": "judgefree_hub.demo.clip",
+    "world-llava": "judgefree_hub.demo.world_llava",
+    "world-clip": "judgefree_hub.demo.world_clip",
 }
-_STALE_TMP_S = 3600.0
+# What a dataset card says about each demo model (cards must say what the models are).
+DESCRIPTIONS = {
+    "tiny-llava": "a 0.8M-parameter LLaVA-architecture model with RANDOM weights (pipeline tests only)",
+    "tiny-clip": "a 3.4M-parameter open_clip model with RANDOM weights (pipeline tests only)",
+    "world-llava": ("a small LLaVA-1.5-architecture describer trained by jfhub on the procedural shape "
+                    "world's biased train split (seeded, CPU); it names absent partners of co-occurring shapes"),
+    "world-clip": ("a small open_clip model trained contrastively by jfhub on the same world data, "
+                   "with hard negative captions (seeded, CPU)"),
+}
+_STALE_TMP_S = 3 * 3600.0
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEMO_MODELS", "default_cache_dir", "is_demo_ref", "resolve"]
+__all__ = ["DEMO_MODELS", "DESCRIPTIONS", "default_cache_dir", "describe", "is_demo_ref", "resolve"]
+
+
+def describe(ref: str) -> str:
+    """One line for cards: what demo model `ref` is."""
+    return DESCRIPTIONS.get(ref[len(PREFIX):], "unknown demo model")
 
 
 def is_demo_ref(ref: str) -> bool:
@@ -71,7 +87,7 @@ def resolve(ref: str, cache_dir: str | os.PathLike | None = None) -> str:
     try:
         log.info("building demo model %s into %s", ref, final)
         try:
-            _build(name, tmp)
+            _build(name, tmp, root)
         except Exception as e:
             raise ModelLoadError(f"building demo model {ref!r} in {tmp} failed: {e}") from e
         (tmp / COMPLETE_MARKER).write_text(f"{name}-{VERSION}\n")
@@ -86,9 +102,10 @@ def resolve(ref: str, cache_dir: str | os.PathLike | None = None) -> str:
     return str(final)
 
 
-def _build(name: str, folder: Path) -> None:
-    """Run the builder of demo model `name`; imported lazily (torch, transformers are heavy)."""
-    importlib.import_module(_BUILDER_MODULES[name]).build(folder)
+def _build(name: str, folder: Path, cache_dir: Path) -> None:
+    """Run the builder of demo model `name` (imported lazily: torch, transformers are heavy);
+    `cache_dir` is where a builder resolves the demo models it starts from."""
+    importlib.import_module(_BUILDER_MODULES[name]).build(folder, cache_dir)
 
 
 def _is_complete(folder: Path) -> bool:
@@ -96,7 +113,7 @@ def _is_complete(folder: Path) -> bool:
 
 
 def _prune_stale_tmp(final: Path) -> None:
-    """Remove temp folders left by builds killed over an hour ago (live builds take seconds)."""
+    """Remove temp folders left by builds killed over three hours ago (live builds take minutes)."""
     cutoff = time.time() - _STALE_TMP_S
     for tmp in final.parent.glob(f"{final.name}.tmp-*"):
         try:

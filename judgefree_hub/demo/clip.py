@@ -34,7 +34,7 @@ PREPROCESS_CFG = {
 }
 
 
-def build(folder: str | Path) -> None:
+def build(folder: str | Path, cache_dir: str | Path | None = None) -> None:
     """Write open_clip_config.json and safetensors weights (seeded init) into `folder`."""
     folder = Path(folder)
     with torch.random.fork_rng(devices=[]):

@@ -103,7 +103,7 @@ def _make_text_readable(model: LlavaForConditionalGeneration, tokenizer) -> None
     model.lm_head.weight[_unreadable_ids(tokenizer)] = 0.0
 
 
-def build(folder: str | Path) -> None:
+def build(folder: str | Path, cache_dir: str | Path | None = None) -> None:
     """Write processor, config, generation config and safetensors weights into `folder`."""
     folder = Path(folder)
     tokenizer = build_tokenizer()

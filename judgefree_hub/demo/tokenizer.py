@@ -100,20 +100,21 @@ def corpus_lines() -> list[str]:
     return [line.strip() for line in _CORPUS.strip().splitlines() if line.strip()]
 
 
-def train_tokenizer() -> Tokenizer:
-    """Train the byte-level BPE on the built-in corpus; deterministic, well under a second."""
+def train_tokenizer(corpus: list[str] | None = None, vocab_size: int = VOCAB_SIZE) -> Tokenizer:
+    """Train the byte-level BPE on `corpus` (default: the built-in one); deterministic, well
+    under a second."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE,
+        vocab_size=vocab_size,
         min_frequency=1,
         special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(corpus_lines(), trainer=trainer)
+    tok.train_from_iterator(corpus_lines() if corpus is None else corpus, trainer=trainer)
     bos_id = tok.token_to_id(BOS)
     # Prepend <s> like Llama tokenizers do, so processor(text=...) matches real LLaVA inputs.
     tok.post_processor = processors.TemplateProcessing(
@@ -122,10 +123,10 @@ def train_tokenizer() -> Tokenizer:
     return tok
 
 
-def build_tokenizer() -> PreTrainedTokenizerFast:
+def build_tokenizer(corpus: list[str] | None = None, vocab_size: int = VOCAB_SIZE) -> PreTrainedTokenizerFast:
     """The trained tokenizer wrapped for transformers, with pad != eos and the chat template."""
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=train_tokenizer(),
+        tokenizer_object=train_tokenizer(corpus, vocab_size),
         bos_token=BOS,
         eos_token=EOS,
         pad_token=PAD,

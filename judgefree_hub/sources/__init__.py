@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import SourceError
 from ..recipe import Recipe
 from ..records import Sample
-from . import folder, hf_dataset, jsonl  # noqa: F401  (register the kinds)
+from . import folder, hf_dataset, jsonl, world  # noqa: F401  (register the kinds)
 from .base import SOURCES, Row, Source, SourceContext
 
 __all__ = ["SOURCES", "Row", "Source", "SourceContext", "collect_samples"]

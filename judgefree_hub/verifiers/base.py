@@ -59,13 +59,15 @@ def text_drop(pair: Pair) -> Optional[Dropped]:
 
 
 def decide(
-    pair: Pair, pos_score: float, neg_score: float, reverse_margin: float, min_gap: float
+    pair: Pair, pos_score: float, neg_score: float, reverse_margin: float, min_gap: float,
+    reverse: bool = True,
 ) -> Judgement:
     """Apply the verifier rules to one scored pair.
 
     Text-only drops come first; then the pair is reversed when the negative outscores the
     positive by more than `reverse_margin` (the generation label is only a prior), and dropped
-    when the score gap is below `min_gap` (0 keeps all). Scores are rounded to SCORE_DECIMALS
+    when the score gap is below `min_gap` (0 keeps all). `reverse=False` keeps the generation
+    label whatever the scores say (an ablation of the verifier's main job). Scores are rounded to SCORE_DECIMALS
     before comparing, so "exactly at the margin" means the recorded digits.
     """
     dropped = text_drop(pair)
@@ -77,7 +79,7 @@ def decide(
     if abs(gap) < min_gap:
         return Dropped(pair.sample.sample.key, DropReason.BELOW_MIN_GAP,
                        f"|{pos:.6f} - {neg:.6f}| < min_gap {min_gap}")
-    if gap > reverse_margin:
+    if reverse and gap > reverse_margin:
         return VerifiedPair(pair, pair.negative, pair.positive, neg, pos,
                             pair.negative_ratio, pair.positive_ratio, reversed=True)
     return VerifiedPair(pair, pair.positive, pair.negative, pos, neg,

@@ -35,6 +35,7 @@ class Params:
     model: str = "ViT-L-14-336"
     pretrained: Optional[str] = "openai"
     long_text: LongText = "sentence_mean"
+    reverse: bool = True
     reverse_margin: float = 0.0
     min_gap: float = 0.0
     batch_size: int = 32
@@ -188,7 +189,7 @@ class ClipVerifier(Verifier):
         p = self.params
         for n, i in enumerate(todo):
             results[i] = decide(pairs[i], scores[2 * n], scores[2 * n + 1],
-                                p.reverse_margin, p.min_gap)
+                                p.reverse_margin, p.min_gap, p.reverse)
         return results  # type: ignore[return-value]  # every None was replaced
 
     def _pieces(self, text: str) -> list[str]:

@@ -14,7 +14,7 @@ import pytest
 from conftest import run_jfhub as jfhub
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "recipes" / "demo.json"
+DEMO = ROOT / "recipes" / "smoke.json"
 pytestmark = pytest.mark.slow
 
 
@@ -81,7 +81,7 @@ def test_output_loads_with_webdataset(built):
 def test_rebuild_is_byte_identical(built, tmp_path):
     root, _ = built
     jfhub("build", DEMO, "--out", tmp_path, "--no-progress")
-    assert tree_hashes(tmp_path / "jfhub-demo" / "0.1.0") == tree_hashes(root)
+    assert tree_hashes(tmp_path / "jfhub-smoke" / "0.1.0") == tree_hashes(root)
 
 
 def test_killed_build_resumes_to_the_same_bytes(built, tmp_path):
@@ -89,13 +89,13 @@ def test_killed_build_resumes_to_the_same_bytes(built, tmp_path):
     env = dict(os.environ)
     proc = subprocess.Popen([sys.executable, "-m", "judgefree_hub.cli", "build", str(DEMO), "--out", str(tmp_path),
                              "--no-progress"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    marker = tmp_path / "jfhub-demo" / "0.1.0" / ".progress" / "train-000000.json"
+    marker = tmp_path / "jfhub-smoke" / "0.1.0" / ".progress" / "train-000000.json"
     deadline = time.time() + 300
     while not marker.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    part = tmp_path / "jfhub-demo" / "0.1.0"
+    part = tmp_path / "jfhub-smoke" / "0.1.0"
     assert marker.exists() and not (part / "manifest.json").exists()
     resumed = jfhub("build", DEMO, "--out", tmp_path, "--no-progress")
     assert "already done" in resumed.stdout and "0 shard(s) built" not in resumed.stdout

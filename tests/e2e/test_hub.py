@@ -14,7 +14,7 @@ from judgefree_hub.testing.hub import LocalHub
 
 pytestmark = pytest.mark.slow
 TOKEN = "hf_jfhubTestToken0123456789secret"
-REPO = "demo-org/jfhub-demo"
+REPO = "demo-org/jfhub-smoke"
 CLIENT = Path(__file__).with_name("hub_client.py")
 
 
@@ -47,7 +47,7 @@ def client(mode, revision, hub, tmp_path):
 
 def second_version(demo_build, tmp_path) -> Path:
     """The demo recipe as v0.2.0 with another seed and shard size: different contents."""
-    raw = json.loads((ROOT / "recipes" / "demo.json").read_text())
+    raw = json.loads((ROOT / "recipes" / "smoke.json").read_text())
     raw.update(version="0.2.0", seed=7)
     raw["output"]["samples_per_shard"] = 16
     raw["sources"][0]["prompts"] = raw["sources"][0]["prompts"][:1]
@@ -57,7 +57,7 @@ def second_version(demo_build, tmp_path) -> Path:
         run_jfhub("build", recipe, "--out", tmp_path / "out2", "--no-progress")
     finally:
         recipe.unlink()
-    return tmp_path / "out2" / "jfhub-demo" / "0.2.0"
+    return tmp_path / "out2" / "jfhub-smoke" / "0.2.0"
 
 
 def refs(hub):
@@ -159,7 +159,7 @@ def test_failed_push_leaves_nothing_and_a_rerun_completes_without_reuploading(de
     hub = LocalHub(tmp_path / "hub", tokens=[TOKEN], faults=always)
     url = hub.start()
     try:
-        with pytest.raises(PushError, match=r"commit v0\.1\.0 to demo-org/jfhub-demo: the Hub answered HTTP 5\d\d after"):
+        with pytest.raises(PushError, match=r"commit v0\.1\.0 to demo-org/jfhub-smoke: the Hub answered HTTP 5\d\d after"):
             publish(root, REPO, endpoint=url, wait_s=0.01)
         api = HfApi(endpoint=url, token=TOKEN)
         r = api.list_repo_refs(REPO, repo_type="dataset")

@@ -35,17 +35,17 @@ def test_train_from_the_local_hub_by_tag(demo_build, tmp_path, monkeypatch, onli
 
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     with LocalHub(tmp_path / "hub", tokens=[TOKEN]) as url:
-        pushed = publish(demo_build[0], "demo-org/jfhub-demo", endpoint=url, wait_s=0.01)
+        pushed = publish(demo_build[0], "demo-org/jfhub-smoke", endpoint=url, wait_s=0.01)
         env = dict(os.environ, HF_ENDPOINT=url, HF_HUB_DISABLE_XET="1", HF_DATASETS_OFFLINE="0",
                    HF_HOME=str(tmp_path / "hf-home"))
         out = tmp_path / "trained"
-        proc = run_jfhub("train", "demo-org/jfhub-demo", "--revision", "v0.1.0", "--model", "demo:tiny-llava",
+        proc = run_jfhub("train", "demo-org/jfhub-smoke", "--revision", "v0.1.0", "--model", "demo:tiny-llava",
                          "--output", out, "--max-steps", "2", "--batch-size", "2", "--grad-accum", "1", env=env)
     assert "step 2/2  loss" in proc.stdout and f"@ {pushed.commit_oid[:19]}" in proc.stdout
     card = (out / "README.md").read_text()
     assert f"`{pushed.commit_oid}`" in card and "revision asked | `v0.1.0`" in card
-    assert "`jfhub-demo` v0.1.0 (model `demo:tiny-llava`, strategy `mix`)" in card
-    assert "datasets:\n- \"demo-org/jfhub-demo\"" in card and 'base_model: "demo:tiny-llava"' in card
+    assert "`jfhub-smoke` v0.1.0 (model `demo:tiny-llava`, strategy `mix`)" in card
+    assert "datasets:\n- \"demo-org/jfhub-smoke\"" in card and 'base_model: "demo:tiny-llava"' in card
     assert {"adapter_config.json", "adapter_model.safetensors", "processor_config.json", "metrics.json"} <= {
         p.name for p in out.iterdir()}
     metrics = json.loads((out / "metrics.json").read_text())

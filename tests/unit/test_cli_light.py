@@ -9,11 +9,11 @@ def test_validate_and_help_do_not_import_torch():
     code = (
         "import sys\n"
         "from judgefree_hub.cli import main\n"
-        "sys.argv = ['jfhub', 'validate', 'recipes/demo.json']\n"
+        "sys.argv = ['jfhub', 'validate', 'recipes/smoke.json']\n"
         "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
         "heavy = [m for m in ('torch', 'transformers', 'open_clip', 'datasets') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert "recipes/demo.json: ok (jfhub-demo v0.1.0" in out.stdout
+    assert "recipes/smoke.json: ok (jfhub-smoke v0.1.0" in out.stdout
     assert "HEAVY []" in out.stdout

@@ -70,7 +70,7 @@ def greedy(processor, model, image=None, n=24) -> list[int]:
 
 
 def test_refs_and_names():
-    assert demo.DEMO_MODELS == ("tiny-llava", "tiny-clip")
+    assert demo.DEMO_MODELS == ("tiny-llava", "tiny-clip", "world-llava", "world-clip")
     assert demo.is_demo_ref("demo:tiny-llava") and not demo.is_demo_ref("llava-hf/llava-1.5-7b-hf")
     with pytest.raises(ValueError, match="demo:"):
         demo.resolve("llava-hf/llava-1.5-7b-hf")
@@ -98,7 +98,7 @@ def test_second_resolve_reuses_without_building(cache, llava_dir, monkeypatch):
     weights = Path(llava_dir) / "model.safetensors"
     before = weights.stat().st_mtime_ns
 
-    def no_build(name, folder):
+    def no_build(name, folder, cache_dir):
         raise AssertionError("rebuilt an existing demo model")
 
     monkeypatch.setattr(demo, "_build", no_build)
@@ -123,7 +123,7 @@ def test_builds_are_byte_identical(cache, llava_dir, clip_dir, tmp_path):
 
 
 def test_failed_build_leaves_nothing(tmp_path, monkeypatch):
-    def broken(name, folder):
+    def broken(name, folder, cache_dir):
         (folder / "model.safetensors").write_bytes(b"half")
         raise RuntimeError("killed")
 
@@ -143,10 +143,10 @@ def test_race_lost_to_another_process_returns_its_folder(tmp_path, monkeypatch):
     final = tmp_path / "demo" / "tiny-clip-v1"
     real_build = demo._build
 
-    def racing(name, folder):  # another process finishes first while we build
-        real_build(name, folder)
+    def racing(name, folder, cache_dir):  # another process finishes first while we build
+        real_build(name, folder, cache_dir)
         final.mkdir()
-        real_build(name, final)
+        real_build(name, final, cache_dir)
         (final / demo.COMPLETE_MARKER).write_text("other\n")
 
     monkeypatch.setattr(demo, "_build", racing)

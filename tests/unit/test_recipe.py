@@ -10,14 +10,33 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def demo_raw() -> dict:
-    return json.loads((ROOT / "recipes" / "demo.json").read_text())
+    return json.loads((ROOT / "recipes" / "smoke.json").read_text())
 
 
-@pytest.mark.parametrize("name", ["demo.json", "llava.json", "llava-13b.json"])
+@pytest.mark.parametrize("name", ["demo.json", "smoke.json", "llava.json", "llava-13b.json"])
 def test_shipped_recipes_validate(name):
     r = load_recipe(ROOT / "recipes" / name)
     assert r.builder == "preference"
     assert r.strategy.name == "mix"
+
+
+@pytest.mark.parametrize("name", ["world-ic.json", "ic-starter.json"])
+def test_shipped_ic_recipes_validate(name):
+    assert load_recipe(ROOT / "recipes" / name).builder == "ic"
+
+
+def test_world_source_and_ablation_options_validate(tmp_path):
+    raw = json.loads((ROOT / "recipes" / "demo.json").read_text())
+    r = load_recipe(ROOT / "recipes" / "demo.json")
+    assert r.sources[0].name == "world" and r.sources[0].options["split"] == "eval"
+    assert r.verifier.options["reverse"] is True
+    raw["verifier"]["reverse"] = False
+    raw["strategy"] = {"name": "random_negative"}
+    r = recipe_from_dict(raw, base_dir=tmp_path)
+    assert r.verifier.options["reverse"] is False and r.strategy.name == "random_negative"
+    raw["sources"][0]["prompts"] = []
+    with pytest.raises(RecipeError, match="a world source needs at least one prompt"):
+        recipe_from_dict(raw, base_dir=tmp_path)
 
 
 def test_defaults_are_filled(tmp_path):
@@ -113,7 +132,7 @@ def test_hub_settings():
     raw = demo_raw()
     raw["hub"] = {"repo": "org/demo", "private": True}
     r = recipe_from_dict(raw, base_dir=ROOT / "recipes")
-    assert (r.hub.repo, r.hub.private, r.pretty_name) == ("org/demo", True, "jfhub-demo")
+    assert (r.hub.repo, r.hub.private, r.pretty_name) == ("org/demo", True, "jfhub-smoke")
     raw["hub"] = {"repo": "not a repo"}
     with pytest.raises(RecipeError, match=r"\$\.hub\.repo: must be a Hub repo id such as org/name"):
         recipe_from_dict(raw, base_dir=ROOT / "recipes")

@@ -95,3 +95,15 @@ def test_hf_dataset_missing_column_lists_columns(tmp_path, monkeypatch):
     src = [{"kind": "hf_dataset", "dataset": "org/set", "prompts": ["p"]}]
     with pytest.raises(SourceError, match=r"no column\(s\) \['image'\]; columns: \['picture', 'q'\]"):
         collect_samples(recipe(tmp_path, src))
+
+
+def test_world_source_renders_the_indexed_scenes(tmp_path):
+    from judgefree_hub.world import WorldConfig, render, scene_at
+
+    raw = {"name": "w", "version": "1.0.0", "model": {"id": "m"},
+           "sources": [{"kind": "world", "split": "eval", "start": 500, "count": 3, "seed": 2, "image_size": 48,
+                        "prompts": ["Describe the image."]}]}
+    samples = collect_samples(recipe_from_dict(raw, base_dir=tmp_path))
+    assert [s.key for s in samples] == ["world-eval-00500-p0", "world-eval-00501-p0", "world-eval-00502-p0"]
+    want = render(scene_at(WorldConfig(seed=2, image_size=48), "eval", 501), 48)
+    assert samples[1].load_image().tobytes() == want.tobytes() and want.size == (48, 48)

@@ -72,3 +72,26 @@ def test_mix_blank_image_unconditional_rows_see_a_grey_image():
     assert uncond is not None and uncond.size == (16, 16)
     assert uncond.getcolors() == [(16 * 16, (128, 128, 128))]
     assert "blank image" in s.describe()
+
+
+class _EchoModel:
+    """Stands in for decode_answers: the answer to a row is its image's colour."""
+
+
+def test_random_negative_takes_the_next_samples_answer(monkeypatch):
+    from judgefree_hub.strategies import random_negative as rn
+
+    def fake_decode(model, rows, answers, gen, space):
+        assert all(a.uncond is None and a.ratio == 0.0 for a in answers)
+        return [f"answer for {rows[a.cond].image.getpixel((0, 0))}" for a in answers]
+
+    monkeypatch.setattr(rn, "decode_answers", fake_decode)
+    s = rn.RandomNegativeStrategy({}, seed=0)
+    batch = [loaded("a", "red"), loaded("b", "blue"), loaded("c", "green")]
+    pairs = s.generate(batch, _EchoModel(), None)
+    own = [f"answer for {b.image.getpixel((0, 0))}" for b in batch]
+    assert [p.positive for p in pairs] == own
+    assert [p.negative for p in pairs] == own[1:] + own[:1]
+    assert all(p.positive_ratio is None and p.negative_ratio is None for p in pairs)
+    alone = s.generate(batch[:1], _EchoModel(), None)
+    assert alone[0].positive == alone[0].negative  # nothing else to borrow: the verifier drops it

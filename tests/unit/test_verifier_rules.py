@@ -97,3 +97,11 @@ def test_registry_knows_clip():
     assert VERIFIERS.get("clip") is ClipVerifier
     with pytest.raises(KeyError, match="did you mean 'clip'"):
         VERIFIERS.get("clap")
+
+
+def test_reverse_off_keeps_the_generation_label_but_still_drops():
+    pair = make_pair()
+    out = decide(pair, 0.30, 0.35, reverse_margin=0.0, min_gap=0.0, reverse=False)
+    assert isinstance(out, VerifiedPair) and out.reversed is False
+    assert (out.chosen, out.rejected, out.chosen_score, out.rejected_score) == ("A red bus.", "A blue car.", 0.30, 0.35)
+    assert isinstance(decide(pair, 0.30, 0.30001, reverse_margin=0.0, min_gap=0.01, reverse=False), Dropped)

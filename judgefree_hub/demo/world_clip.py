@@ -1,0 +1,141 @@
+"""world-clip: a small open_clip model trained contrastively here on the procedural world.
+
+It sees exactly the describer's data (the biased train split), nothing more, so whatever it
+adds as a verifier comes from the contrastive objective, not from extra knowledge. Each batch
+also holds one hard negative caption per image (an absent shape added, a shape swapped, or a
+colour changed): with random in-batch captions only, a contrastive model learns "which
+scene" and not "is every named shape there", and the latter is what verifying a caption needs.
+Saved as a `local-dir:` folder, loaded by `open_clip.create_model_and_transforms` like a real
+checkpoint; the text tower keeps CLIP's 49408-token BPE so open_clip's bundled tokenizer fits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from judgefree_hub.seeding import derive_seed
+from judgefree_hub.seeding import rng as named_rng
+from judgefree_hub.world import COLORS, SHAPES, SIZES, Obj, Scene, WorldConfig, describe, render, scene_at
+from judgefree_hub.world.scene import GRID
+
+CONFIG_FILE = "open_clip_config.json"
+WEIGHTS_FILE = "open_clip_model.safetensors"
+IMAGE_SIZE = 96
+MEAN = (0.48145466, 0.4578275, 0.40821073)
+STD = (0.26862954, 0.26130258, 0.27577711)
+MODEL_CFG = {
+    "embed_dim": 128,
+    "vision_cfg": {"image_size": IMAGE_SIZE, "layers": 3, "width": 128, "head_width": 32, "patch_size": 16},
+    "text_cfg": {"context_length": 40, "vocab_size": 49408, "width": 128, "heads": 4, "layers": 3},
+}
+PREPROCESS_CFG = {"size": IMAGE_SIZE, "mean": list(MEAN), "std": list(STD), "interpolation": "bicubic",
+                  "resize_mode": "shortest"}
+
+
+@dataclass(frozen=True)
+class ClipTraining:
+    seed: int = 0
+    steps: int = 600
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    warmup_steps: int = 100
+    world: WorldConfig = field(default_factory=lambda: WorldConfig(seed=0, image_size=96))
+
+
+def hard_negative(scene: Scene, gen: np.random.Generator) -> Scene:
+    """The scene with one thing made false: an absent shape added, a shape replaced by an
+    absent one, or one object's colour changed."""
+    present = {o.shape for o in scene.objects}
+    absent = [s for s in SHAPES if s not in present]
+    objs = list(scene.objects)
+    kind = int(gen.integers(3)) if absent else 2
+    if kind == 0 and len(objs) < GRID * GRID:
+        used = {(o.x, o.y) for o in objs}
+        free = [(x, y) for y in range(GRID) for x in range(GRID) if (x, y) not in used]
+        x, y = free[int(gen.integers(len(free)))]
+        objs.append(Obj(absent[int(gen.integers(len(absent)))], COLORS[int(gen.integers(len(COLORS)))],
+                        SIZES[int(gen.integers(len(SIZES)))], x, y))
+    elif kind in (0, 1):
+        i = int(gen.integers(len(objs)))
+        new = absent[int(gen.integers(len(absent)))]
+        objs = [dataclasses.replace(o, shape=new) if o.shape == objs[i].shape else o for o in objs]
+    else:
+        i = int(gen.integers(len(objs)))
+        others = [c for c in COLORS if c != objs[i].color]
+        objs[i] = dataclasses.replace(objs[i], color=others[int(gen.integers(len(others)))])
+    return Scene(tuple(sorted(objs, key=lambda o: (o.y, o.x))), scene.background)
+
+
+def _pixels(images) -> torch.Tensor:
+    x = torch.as_tensor(np.stack([np.asarray(im, dtype=np.float32) / 255.0 for im in images])).permute(0, 3, 1, 2)
+    return (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+
+
+def _batch(spec: ClipTraining, tokenizer, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    images, captions, negatives = [], [], []
+    for j in range(spec.batch_size):
+        index = step * spec.batch_size + j
+        scene = scene_at(spec.world, "train", index)
+        gen = named_rng(spec.seed, "world-clip", str(index))
+        images.append(render(scene, IMAGE_SIZE))
+        captions.append(describe(scene, gen))
+        negatives.append(describe(hard_negative(scene, gen), gen))
+    return _pixels(images), tokenizer(captions), tokenizer(negatives)
+
+
+def train_clip(spec: ClipTraining, show_progress: bool = True, log_every: int = 100):
+    """Train from scratch; returns the model and the mean loss every `log_every` steps."""
+    from tqdm.auto import tqdm
+
+    tokenizer = open_clip.get_tokenizer("ViT-B-32", context_length=MODEL_CFG["text_cfg"]["context_length"])
+    losses: list[float] = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(spec.seed, "world-clip-init") % 2**31)
+        model = open_clip.CLIP(**MODEL_CFG)
+        opt = torch.optim.AdamW(model.parameters(), lr=spec.learning_rate, weight_decay=0.1)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / spec.warmup_steps)
+                                                  * 0.5 * (1 + np.cos(np.pi * s / spec.steps)))
+        model.train()
+        bar = tqdm(range(spec.steps), desc="training demo:world-clip", disable=not show_progress)
+        running = 0.0
+        for step in bar:
+            pixels, pos, neg = _batch(spec, tokenizer, step)
+            img = F.normalize(model.encode_image(pixels), dim=-1)
+            txt = F.normalize(model.encode_text(torch.cat([pos, neg])), dim=-1)
+            logits = model.logit_scale.exp() * img @ txt.T
+            target = torch.arange(len(pixels))
+            loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits[:, :len(pixels)].T, target)) / 2
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, np.log(100))
+            running += loss.item()
+            if (step + 1) % log_every == 0:
+                losses.append(running / log_every)
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+                running = 0.0
+    return model.eval(), losses
+
+
+def build(folder: str | Path, cache_dir: str | Path, spec: Optional[ClipTraining] = None,
+          show_progress: bool = True) -> None:
+    """Train and write open_clip_config.json and safetensors weights into `folder`."""
+    folder = Path(folder)
+    model, _ = train_clip(spec or ClipTraining(), show_progress)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
+    config = {"model_cfg": MODEL_CFG, "preprocess_cfg": PREPROCESS_CFG}
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,206 @@
+"""world-llava: a small LLaVA-1.5-architecture describer trained here on the procedural world.
+
+Trained from scratch (seeded) on captions of the world's biased train split, so it learns the
+planted co-occurrences and names the absent partner of a pair on unbiased images: the object
+hallucination that judge-free self-improvement is meant to reduce. Saved like a Hub checkpoint
+and loaded by the same AutoProcessor / AutoModelForImageTextToText calls as a real model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from transformers import (
+    CLIPImageProcessor,
+    CLIPVisionConfig,
+    GenerationConfig,
+    LlamaConfig,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    LlavaProcessor,
+)
+
+from judgefree_hub.demo.tokenizer import build_tokenizer
+from judgefree_hub.seeding import derive_seed
+from judgefree_hub.seeding import rng as named_rng
+from judgefree_hub.world import WorldConfig, describe, render, scene_at
+
+IMAGE_SIZE = 96
+PATCH_SIZE = 16
+IMAGE_SEQ_LENGTH = (IMAGE_SIZE // PATCH_SIZE) ** 2
+PROMPTS = ("Describe the image.", "Describe this image in detail.", "What is in this picture?",
+           "Give a short caption.")
+VOCAB_SIZE = 400
+
+
+@dataclass(frozen=True)
+class DescriberTraining:
+    """How the describer is trained: fresh train-split scenes every step, never repeated. As in
+    LLaVA, the vision tower comes from a contrastively trained CLIP (world-clip) and stays
+    frozen; the projector and the language model learn to caption."""
+
+    seed: int = 0
+    steps: int = 1000
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    warmup_steps: int = 100
+    world: WorldConfig = field(default_factory=lambda: WorldConfig(seed=0, image_size=96))
+
+
+def vision_tower_state(open_clip_visual: dict) -> dict:
+    """open_clip VisionTransformer weights -> transformers CLIPVisionModel weights (same maths:
+    pre-LN, exact GELU, class token first); the projection head is not part of the tower."""
+    sd = open_clip_visual
+    out = {
+        "embeddings.class_embedding": sd["class_embedding"],
+        "embeddings.patch_embedding.weight": sd["conv1.weight"],
+        "embeddings.position_embedding.weight": sd["positional_embedding"],
+        "pre_layrnorm.weight": sd["ln_pre.weight"],
+        "pre_layrnorm.bias": sd["ln_pre.bias"],
+        "post_layernorm.weight": sd["ln_post.weight"],
+        "post_layernorm.bias": sd["ln_post.bias"],
+    }
+    layers = {int(k.split(".")[2]) for k in sd if k.startswith("transformer.resblocks.")}
+    for i in sorted(layers):
+        src, dst = f"transformer.resblocks.{i}.", f"encoder.layers.{i}."
+        for name, (w, b) in zip(("q_proj", "k_proj", "v_proj"),
+                                zip(sd[src + "attn.in_proj_weight"].chunk(3), sd[src + "attn.in_proj_bias"].chunk(3))):
+            out[dst + f"self_attn.{name}.weight"], out[dst + f"self_attn.{name}.bias"] = w, b
+        pairs = {"attn.out_proj": "self_attn.out_proj", "ln_1": "layer_norm1", "ln_2": "layer_norm2",
+                 "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2"}
+        for a, b in pairs.items():
+            out[dst + b + ".weight"], out[dst + b + ".bias"] = sd[src + a + ".weight"], sd[src + a + ".bias"]
+    return out
+
+
+def load_clip_vision(folder: str | Path) -> dict:
+    """The vision tower of a world-clip folder, as CLIPVisionModel weights."""
+    from safetensors.torch import load_file
+
+    from judgefree_hub.demo.world_clip import WEIGHTS_FILE
+
+    state = load_file(str(Path(folder) / WEIGHTS_FILE))
+    return vision_tower_state({k[len("visual."):]: v for k, v in state.items() if k.startswith("visual.")})
+
+
+def make_config(vocab_size: int, bos: int, eos: int, pad: int, image_token_id: int) -> LlavaConfig:
+    """CLIP ViT (128 wide, 3 layers, 36 patches; world-clip's tower) -> 2-layer MLP projector ->
+    3-layer Llama (128 wide)."""
+    vision = CLIPVisionConfig(hidden_size=128, intermediate_size=512, num_hidden_layers=3,
+                              num_attention_heads=4, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE,
+                              projection_dim=128, hidden_act="gelu", layer_norm_eps=1e-5)
+    text = LlamaConfig(vocab_size=vocab_size, hidden_size=128, intermediate_size=512, num_hidden_layers=3,
+                       num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
+                       bos_token_id=bos, eos_token_id=eos, pad_token_id=pad, tie_word_embeddings=False)
+    return LlavaConfig(vision_config=vision, text_config=text, image_token_index=image_token_id,
+                       image_seq_length=IMAGE_SEQ_LENGTH, vision_feature_select_strategy="default",
+                       vision_feature_layer=-1, projector_hidden_act="gelu")
+
+
+def corpus(config: WorldConfig, n: int = 2000) -> list[str]:
+    """Tokenizer corpus: the chat frame with every prompt, and n train captions."""
+    lines = [f"USER: <image>\n{p} ASSISTANT:" for p in PROMPTS]
+    for i in range(n):
+        caption = describe(scene_at(config, "train", i), named_rng(config.seed, "world-caption", "train", str(i)))
+        lines.append("ASSISTANT: " + caption)
+    return lines
+
+
+def make_processor(tokenizer) -> LlavaProcessor:
+    image_processor = CLIPImageProcessor(size={"shortest_edge": IMAGE_SIZE},
+                                         crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
+    return LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=PATCH_SIZE,
+                          num_additional_image_tokens=1, vision_feature_select_strategy="default",
+                          chat_template=tokenizer.chat_template)
+
+
+def _batch(processor: LlavaProcessor, spec: DescriberTraining, step: int) -> dict[str, torch.Tensor]:
+    """Step `step`'s examples: prompt ids (with image tokens) + caption ids + EOS, loss on the
+    caption only; the prompt is rendered by the chat template exactly as at generation time."""
+    tok = processor.tokenizer
+    images, prompts, answers = [], [], []
+    for j in range(spec.batch_size):
+        index = step * spec.batch_size + j
+        scene = scene_at(spec.world, "train", index)
+        gen = named_rng(spec.world.seed, "world-caption", "train", str(index))
+        images.append(render(scene, IMAGE_SIZE))
+        prompt = PROMPTS[int(gen.integers(len(PROMPTS)))]
+        chat = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+        prompts.append(processor.apply_chat_template(chat, add_generation_prompt=True))
+        answers.append(" " + describe(scene, gen))
+    enc = processor(text=prompts, images=images, padding=False)
+    rows, labels = [], []
+    for prompt_ids, answer in zip(enc["input_ids"], answers):
+        answer_ids = tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        rows.append(list(prompt_ids) + answer_ids)
+        labels.append([-100] * len(prompt_ids) + answer_ids)
+    width = max(map(len, rows))
+    ids = torch.full((len(rows), width), tok.pad_token_id)
+    lab = torch.full((len(rows), width), -100)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (r, l) in enumerate(zip(rows, labels)):
+        ids[i, :len(r)] = torch.tensor(r)
+        lab[i, :len(l)] = torch.tensor(l)
+        mask[i, :len(r)] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": lab,
+            "pixel_values": torch.as_tensor(np.asarray(enc["pixel_values"]))}
+
+
+def train_describer(spec: DescriberTraining, vision: Optional[dict] = None, show_progress: bool = True,
+                    log_every: int = 100) -> tuple[LlavaForConditionalGeneration, LlavaProcessor, list[float]]:
+    """Train (vision tower from `vision` weights, frozen; else trained too); returns the model,
+    its processor and the mean loss every `log_every` steps."""
+    from tqdm.auto import tqdm
+
+    tokenizer = build_tokenizer(corpus(spec.world), VOCAB_SIZE)
+    processor = make_processor(tokenizer)
+    config = make_config(len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id,
+                         tokenizer.pad_token_id, tokenizer.convert_tokens_to_ids(tokenizer.image_token))
+    losses: list[float] = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(spec.seed, "world-llava-init") % 2**31)
+        model = LlavaForConditionalGeneration(config)
+        if vision is not None:
+            model.model.vision_tower.load_state_dict(vision)
+            model.model.vision_tower.requires_grad_(False)
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=0.01)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / spec.warmup_steps)
+                                                  * 0.5 * (1 + np.cos(np.pi * s / spec.steps)))
+        model.train()
+        bar = tqdm(range(spec.steps), desc="training demo:world-llava", disable=not show_progress)
+        running = 0.0
+        for step in bar:
+            loss = model(**_batch(processor, spec, step)).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            running += loss.item()
+            if (step + 1) % log_every == 0:
+                losses.append(running / log_every)
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+                running = 0.0
+    model.eval()
+    model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_token_id,
+                                               eos_token_id=tokenizer.eos_token_id,
+                                               pad_token_id=tokenizer.pad_token_id, do_sample=False,
+                                               max_new_tokens=64)
+    return model, processor, losses
+
+
+def build(folder: str | Path, cache_dir: str | Path, spec: Optional[DescriberTraining] = None,
+          show_progress: bool = True) -> None:
+    """Train the describer on world-clip's vision tower (resolved, so trained first if absent,
+    in the same cache) and save processor, config and safetensors weights into `folder`."""
+    from judgefree_hub.demo import resolve
+
+    vision = load_clip_vision(resolve("demo:world-clip", cache_dir))
+    model, processor, _ = train_describer(spec or DescriberTraining(), vision, show_progress)
+    model.save_pretrained(folder, safe_serialization=True)
+    processor.save_pretrained(folder)

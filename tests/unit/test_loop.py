@@ -1,0 +1,51 @@
+"""The loop's bookkeeping: round recipes, settings guard, results table and plot (no models)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from judgefree_hub.errors import ConfigError
+from judgefree_hub.loop import LoopSpec, RoundResult, _check_settings, results_table, round_recipe, write_results
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def spec(tmp_path, **kw) -> LoopSpec:
+    raw = json.loads((ROOT / "recipes" / "demo.json").read_text())
+    base = dict(recipe=raw, recipe_dir=ROOT / "recipes", recipe_label="demo.json", ic="ic", ic_revision=None,
+                rounds=2, out_dir=tmp_path / "loop", train={"lora": {"enabled": False}})
+    return LoopSpec(**{**base, **kw})
+
+
+def result(r, precision, pairs=None, reversed_=None):
+    scores = {"precision": precision, "recall": 0.5, "f1": 0.6, "chair_i": 0.25, "chair_s": None}
+    return RoundResult(r, f"m{r}", pairs, reversed_, 0 if pairs else None, scores, None, 1.0)
+
+
+def test_round_recipe_swaps_model_and_version_only(tmp_path):
+    s = spec(tmp_path)
+    r2 = round_recipe(s, 2, "/models/round-1")
+    assert r2.model.id == "/models/round-1" and r2.version == "0.2.0-round.2"
+    assert r2.resolved["model"]["id"] == "/models/round-1"  # what recipe.json in the build says
+    assert r2.strategy == round_recipe(s, 1, "demo:world-llava").strategy
+
+
+def test_other_settings_in_the_same_folder_are_refused(tmp_path):
+    _check_settings(spec(tmp_path))
+    _check_settings(spec(tmp_path, rounds=5))  # more rounds: same experiment, allowed
+    with pytest.raises(ConfigError, match="other settings"):
+        _check_settings(spec(tmp_path, train={"lora": {"enabled": True}}))
+
+
+def test_results_table_and_files(tmp_path):
+    results = [result(0, 0.7), result(1, 0.81234, pairs=40, reversed_=10)]
+    table = results_table(results)
+    lines = table.splitlines()
+    assert lines[0] == "| round | pairs | reversed | precision | recall | F1 | CHAIR-i | CHAIR-s |"
+    assert lines[2] == "| 0 | - | - | 70.0 | 50.0 | 60.0 | 25.0 | - |"
+    assert lines[3] == "| 1 | 40 | 10 (25.0%) | 81.2 | 50.0 | 60.0 | 25.0 | - |"
+    write_results(tmp_path, results)
+    assert (tmp_path / "results.md").read_text() == table
+    assert [r["round"] for r in json.loads((tmp_path / "results.json").read_text())] == [0, 1]
+    assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

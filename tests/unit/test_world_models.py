@@ -1,0 +1,66 @@
+"""The world demo models' pieces that need no training: weight conversion, hard negatives,
+batches. Training itself runs in the e2e tests (once per session, into the session cache)."""
+
+import numpy as np
+import open_clip
+import torch
+from transformers import CLIPVisionConfig, CLIPVisionModel
+
+from judgefree_hub.demo import world_clip, world_llava
+from judgefree_hub.seeding import rng
+from judgefree_hub.world import WorldConfig, describe, scene_at
+
+
+def test_open_clip_tower_converts_to_transformers_exactly():
+    torch.manual_seed(0)
+    cfg = {"embed_dim": 32, "vision_cfg": {"image_size": 48, "layers": 2, "width": 64, "head_width": 16, "patch_size": 16},
+           "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    clip = open_clip.CLIP(**cfg).eval()
+    hf = CLIPVisionModel(CLIPVisionConfig(hidden_size=64, intermediate_size=256, num_hidden_layers=2,
+                                          num_attention_heads=4, image_size=48, patch_size=16,
+                                          hidden_act="gelu", layer_norm_eps=1e-5)).eval()
+    state = world_llava.vision_tower_state(clip.visual.state_dict())
+    missing, unexpected = hf.load_state_dict(state, strict=True)
+    assert not missing and not unexpected
+    pixels = torch.randn(3, 3, 48, 48)
+    with torch.no_grad():
+        want = clip.encode_image(pixels)
+        got = hf(pixel_values=pixels).pooler_output @ clip.visual.proj
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+
+
+def test_hard_negative_makes_exactly_one_change():
+    config = WorldConfig(seed=0)
+    kinds = set()
+    for i in range(200):
+        scene = scene_at(config, "eval", i)
+        neg = world_clip.hard_negative(scene, rng(0, "t", str(i)))
+        assert describe(neg) != describe(scene)
+        before, after = {o.shape for o in scene.objects}, {o.shape for o in neg.objects}
+        if len(neg.objects) == len(scene.objects) + 1:
+            kinds.add("added")
+            assert len(after - before) == 1
+        elif after != before:
+            kinds.add("swapped")
+        else:
+            kinds.add("recoloured")
+            assert sum(a.color != b.color for a, b in zip(scene.objects, neg.objects)) == 1
+    assert kinds == {"added", "swapped", "recoloured"}
+
+
+def test_describer_batch_trains_on_the_caption_only():
+    spec = world_llava.DescriberTraining(batch_size=4)
+    tok = world_llava.build_tokenizer(world_llava.corpus(spec.world, n=200), world_llava.VOCAB_SIZE)
+    proc = world_llava.make_processor(tok)
+    batch = world_llava._batch(proc, spec, 0)
+    assert batch["pixel_values"].shape == (4, 3, world_llava.IMAGE_SIZE, world_llava.IMAGE_SIZE)
+    image_id = tok.convert_tokens_to_ids(tok.image_token)
+    for j, (ids, labels, mask) in enumerate(zip(batch["input_ids"], batch["labels"], batch["attention_mask"])):
+        n = int(mask.sum())
+        assert int((ids == image_id).sum()) == world_llava.IMAGE_SEQ_LENGTH
+        kept = labels[labels != -100]
+        assert kept[-1] == tok.eos_token_id and (labels[:n] != -100).sum() == len(kept)
+        gen = rng(spec.world.seed, "world-caption", "train", str(j))
+        gen.integers(len(world_llava.PROMPTS))  # the prompt is drawn first
+        assert tok.decode(kept[:-1]) == " " + describe(scene_at(spec.world, "train", j), gen)
+        assert (ids[n:] == tok.pad_token_id).all() and np.all(labels[n:].numpy() == -100)
