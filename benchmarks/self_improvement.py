@@ -74,14 +74,37 @@ def build_ic(out: Path, n: int) -> Path:
     return BUILDERS.get("ic")(recipe, out / "ic", show_progress=False).root
 
 
+def cooccurrence_rates(eval_dir: Path, manifest: Path) -> tuple[float, float]:
+    """(share of absent pair partners that captions name, share of other absent shapes they
+    name), from the scorer's per-image hallucination lists: the planted bias, measured."""
+    from judgefree_hub.world import SHAPES, WorldConfig
+
+    partner_of = {a: b for pair in WorldConfig(seed=0).pairs for a, b in (pair, pair[::-1])}
+    truth = {r["id"]: {e["name"] for e in r["elements"] if e["kind"] == "object"}
+             for r in map(json.loads, manifest.read_text().splitlines())}
+    counts = {True: [0, 0], False: [0, 0]}
+    for line in (eval_dir / "per_image.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        present, named = truth[row["id"]], set(row["hallucinated"])
+        for shape in SHAPES:
+            if shape not in present:
+                is_partner = any(partner_of.get(p) == shape for p in present)
+                counts[is_partner][0] += shape in named
+                counts[is_partner][1] += 1
+    return counts[True][0] / counts[True][1], counts[False][0] / counts[False][1]
+
+
 def train_settings(args) -> dict:
-    return {"lora": {"enabled": False},
-            "dpo": {"beta": args.beta, "learning_rate": args.lr, "num_train_epochs": args.epochs,
-                    "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1,
-                    "warmup_steps": 0, "lr_scheduler_type": "constant", "logging_steps": 5, "seed": args.seed}}
+    """recipes/world-dpo.json (what `jfhub loop --train-config` takes), with the flags on top."""
+    train = json.loads((ROOT / "recipes" / "world-dpo.json").read_text())
+    for key, value in (("beta", args.beta), ("learning_rate", args.lr), ("num_train_epochs", args.epochs)):
+        if value is not None:
+            train["dpo"][key] = value
+    train["dpo"]["seed"] = args.seed
+    return train
 
 
-def run(args) -> list[tuple[str, list[RoundResult]]]:
+def run(args) -> list[tuple[str, list[RoundResult], Path]]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ic = build_ic(out, args.eval_images)
@@ -98,7 +121,7 @@ def run(args) -> list[tuple[str, list[RoundResult]]]:
         t0 = time.perf_counter()
         results = run_loop(spec, echo=(lambda m: print("  " + m, flush=True)) if args.verbose else None)
         print(f"{name}: {time.perf_counter() - t0:.0f}s", flush=True)
-        rows.append((name, results))
+        rows.append((name, results, spec.out_dir))
     return rows
 
 
@@ -106,25 +129,27 @@ def pct(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
 
 
-def table(rows: list[tuple[str, list[RoundResult]]]) -> str:
+def table(rows: list[tuple[str, list[RoundResult], Path]], manifest: Path) -> str:
     seed = rows[0][1][0]
-    head = ["model", "pairs", "reversed", "precision", "recall", "F1", "CHAIR-i", "CHAIR-s", "d precision", "d recall"]
+    head = ["model", "pairs", "reversed", "precision", "recall", "F1", "CHAIR-i", "CHAIR-s",
+            "absent partner named", "other absent shape named", "d precision", "d recall"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
-    def line(label: str, r: RoundResult) -> str:
+    def line(label: str, r: RoundResult, loop_dir: Path) -> str:
         s, b = r.scores, seed.scores
         d = [f"{100 * (s[k] - b[k]):+.1f}" if r.round else "" for k in ("precision", "recall")]
         rev = "" if r.pairs is None else f"{pct(r.reversed_share)}%"
+        partner, other = cooccurrence_rates(loop_dir / f"round-{r.round}" / "eval", manifest)
         cells = [label, "" if r.pairs is None else str(r.pairs), rev, pct(s["precision"]), pct(s["recall"]),
-                 pct(s["f1"]), pct(s["chair_i"]), pct(s["chair_s"]), *d]
+                 pct(s["f1"]), pct(s["chair_i"]), pct(s["chair_s"]), pct(partner), pct(other), *d]
         return "| " + " | ".join(cells) + " |"
 
-    lines.append(line("seed (demo:world-llava)", seed))
-    for name, results in rows:
-        lines.append(line(f"round 1, {name}" if name != "full" else "round 1, full method", results[1]))
-    full = dict(rows)["full"]
+    lines.append(line("seed (demo:world-llava)", seed, rows[0][2]))
+    for name, results, loop_dir in rows:
+        lines.append(line("round 1, full method" if name == "full" else f"round 1, {name}", results[1], loop_dir))
+    name, full, loop_dir = rows[0]
     for r in full[2:]:
-        lines.append(line(f"round {r.round}, full method", r))
+        lines.append(line(f"round {r.round}, full method", r, loop_dir))
     return "\n".join(lines)
 
 
@@ -135,9 +160,9 @@ def main() -> int:
     p.add_argument("--images", type=int, default=256, help="Unlabelled scenes per round.")
     p.add_argument("--eval-images", type=int, default=200, help="IC scenes scored per round.")
     p.add_argument("--rounds", type=int, default=3, help="Rounds of the full method.")
-    p.add_argument("--beta", type=float, default=0.1)
-    p.add_argument("--lr", type=float, default=5e-5)
-    p.add_argument("--epochs", type=float, default=2)
+    p.add_argument("--beta", type=float, help="DPO beta (default: recipes/world-dpo.json)")
+    p.add_argument("--lr", type=float, help="DPO learning rate (default: recipes/world-dpo.json)")
+    p.add_argument("--epochs", type=float, help="DPO epochs per round (default: recipes/world-dpo.json)")
     p.add_argument("--quick", action="store_true", help="Full method only, one round (the CI check).")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
@@ -146,7 +171,7 @@ def main() -> int:
     t0 = time.perf_counter()
     rows = run(args)
     print()
-    print(table(rows))
+    print(table(rows, Path(args.out) / "world-ic" / "manifest.jsonl"))
     print(f"\nseed {args.seed}, {args.images} scenes per round, {args.eval_images} IC scenes; "
           f"{time.perf_counter() - t0:.0f}s in total")
     return 0

@@ -130,8 +130,9 @@ def evaluate_model(spec: LoopSpec, items, model: str, out: Path) -> dict:
 
 
 def _scores(summary: dict) -> dict[str, Optional[float]]:
-    micro = summary["micro"]
-    return {key: micro.get(key) for key, _ in TABLE_METRICS}
+    overall = summary["overall"]
+    return {"precision": overall["micro"]["precision"], "recall": overall["micro"]["recall"],
+            "f1": overall["micro"]["f1"], "chair_i": overall["chair_i"], "chair_s": overall["chair_s"]}
 
 
 def _run_round(spec: LoopSpec, r: int, model: str, items, echo: Echo) -> RoundResult:

@@ -36,7 +36,7 @@ DESCRIPTIONS = {
     "tiny-clip": "a 3.4M-parameter open_clip model with RANDOM weights (pipeline tests only)",
     "world-llava": ("a small LLaVA-1.5-architecture describer trained by jfhub on the procedural shape "
                     "world's biased train split (seeded, CPU); it names absent partners of co-occurring shapes"),
-    "world-clip": ("a small open_clip model trained contrastively by jfhub on the same world data, "
+    "world-clip": ("a small open_clip model trained contrastively by jfhub on unbiased world scenes (another world seed), "
                    "with hard negative captions (seeded, CPU)"),
 }
 _STALE_TMP_S = 3 * 3600.0

@@ -1,12 +1,14 @@
 """world-clip: a small open_clip model trained contrastively here on the procedural world.
 
-It sees exactly the describer's data (the biased train split), nothing more, so whatever it
-adds as a verifier comes from the contrastive objective, not from extra knowledge. Each batch
-also holds one hard negative caption per image (an absent shape added, a shape swapped, or a
-colour changed): with random in-batch captions only, a contrastive model learns "which
-scene" and not "is every named shape there", and the latter is what verifying a caption needs.
-Saved as a `local-dir:` folder, loaded by `open_clip.create_model_and_transforms` like a real
-checkpoint; the text tower keeps CLIP's 49408-token BPE so open_clip's bundled tokenizer fits.
+Like a real CLIP, it is pretrained on broad data, not on the describer's captions: scenes of
+the unbiased eval distribution under another world seed (1), so it never sees the IC set
+(seed 0) nor the planted co-occurrences. world-llava takes its vision tower (as LLaVA takes
+CLIP's), and the verifier uses the whole model. Each batch also holds one hard negative
+caption per image (an absent shape added, a shape swapped, a colour or a size changed): with random
+in-batch captions only, a contrastive model learns "which scene" and not "is every named shape
+there", and the latter is what verifying a caption needs. Saved as a `local-dir:` folder,
+loaded by `open_clip.create_model_and_transforms` like a real checkpoint; the text tower keeps
+CLIP's 49408-token BPE so open_clip's bundled tokenizer fits (context 40: captions are <= 32).
 """
 
 from __future__ import annotations
@@ -45,20 +47,21 @@ PREPROCESS_CFG = {"size": IMAGE_SIZE, "mean": list(MEAN), "std": list(STD), "int
 @dataclass(frozen=True)
 class ClipTraining:
     seed: int = 0
-    steps: int = 600
+    steps: int = 1400
     batch_size: int = 64
     learning_rate: float = 1e-3
     warmup_steps: int = 100
-    world: WorldConfig = field(default_factory=lambda: WorldConfig(seed=0, image_size=96))
+    world: WorldConfig = field(default_factory=lambda: WorldConfig(seed=1, image_size=96))
+    split: str = "eval"
 
 
 def hard_negative(scene: Scene, gen: np.random.Generator) -> Scene:
     """The scene with one thing made false: an absent shape added, a shape replaced by an
-    absent one, or one object's colour changed."""
+    absent one, or one object's colour or size changed."""
     present = {o.shape for o in scene.objects}
     absent = [s for s in SHAPES if s not in present]
     objs = list(scene.objects)
-    kind = int(gen.integers(3)) if absent else 2
+    kind = int(gen.integers(4)) if absent else 2 + int(gen.integers(2))
     if kind == 0 and len(objs) < GRID * GRID:
         used = {(o.x, o.y) for o in objs}
         free = [(x, y) for y in range(GRID) for x in range(GRID) if (x, y) not in used]
@@ -69,10 +72,13 @@ def hard_negative(scene: Scene, gen: np.random.Generator) -> Scene:
         i = int(gen.integers(len(objs)))
         new = absent[int(gen.integers(len(absent)))]
         objs = [dataclasses.replace(o, shape=new) if o.shape == objs[i].shape else o for o in objs]
-    else:
+    elif kind == 2:
         i = int(gen.integers(len(objs)))
         others = [c for c in COLORS if c != objs[i].color]
         objs[i] = dataclasses.replace(objs[i], color=others[int(gen.integers(len(others)))])
+    else:
+        i = int(gen.integers(len(objs)))
+        objs[i] = dataclasses.replace(objs[i], size=next(z for z in SIZES if z != objs[i].size))
     return Scene(tuple(sorted(objs, key=lambda o: (o.y, o.x))), scene.background)
 
 
@@ -85,7 +91,7 @@ def _batch(spec: ClipTraining, tokenizer, step: int) -> tuple[torch.Tensor, torc
     images, captions, negatives = [], [], []
     for j in range(spec.batch_size):
         index = step * spec.batch_size + j
-        scene = scene_at(spec.world, "train", index)
+        scene = scene_at(spec.world, spec.split, index)
         gen = named_rng(spec.seed, "world-clip", str(index))
         images.append(render(scene, IMAGE_SIZE))
         captions.append(describe(scene, gen))

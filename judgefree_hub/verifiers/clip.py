@@ -35,11 +35,11 @@ class Params:
     model: str = "ViT-L-14-336"
     pretrained: Optional[str] = "openai"
     long_text: LongText = "sentence_mean"
-    reverse: bool = True
     reverse_margin: float = 0.0
     min_gap: float = 0.0
     batch_size: int = 32
     device: str = "auto"
+    reverse: bool = True
 
 
 def split_sentences(text: str) -> list[str]:

@@ -1,0 +1,79 @@
+"""End to end on the shape world: the demo recipe with the trained world models, the IC set,
+`jfhub loop` (with resume), and the reduced self-improvement experiment CI checks."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run_jfhub as jfhub
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "recipes" / "demo.json"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def world_ic(tmp_path_factory):
+    out = tmp_path_factory.mktemp("world-ic")
+    jfhub("build", ROOT / "recipes" / "world-ic.json", "--out", out, "--no-progress")
+    return out / "jfhub-world-ic" / "0.1.0"
+
+
+def test_demo_builds_meaningful_pairs_with_trained_models(tmp_path):
+    proc = jfhub("build", DEMO, "--out", tmp_path, "--no-progress")
+    root = tmp_path / "jfhub-demo" / "0.2.0"
+    stats = json.loads((root / "stats.json").read_text())
+    assert stats["samples"] == 64 and stats["pairs"] > 48, proc.stdout
+    card = (root / "README.md").read_text()
+    assert "random weights" not in card.lower()
+    assert "`demo:world-llava` is a small LLaVA-1.5-architecture describer trained by jfhub" in card
+    import webdataset as wds
+
+    rows = list(wds.WebDataset(str(root / "data" / "train-000000.tar"), shardshuffle=False).decode("pil"))
+    assert rows and rows[0]["png"].size == (96, 96)
+    meta = rows[0]["json"]
+    # the describer writes world captions, not word salad
+    assert re.search(r"(circle|square|triangle|star|cross|ring)", meta["chosen"]), meta["chosen"]
+    assert meta["chosen"].rstrip().endswith("background.") or "background" in meta["chosen"]
+
+
+def test_loop_runs_rounds_and_resumes(tmp_path, world_ic):
+    out = tmp_path / "loop"
+    args = ["loop", DEMO, "--ic", world_ic, "--rounds", "1", "--out", out,
+            "--train-config", ROOT / "recipes" / "world-dpo.json"]
+    first = jfhub(*args)
+    assert "round 1: building pairs with demo:world-llava" in first.stdout
+    table = (out / "results.md").read_text().splitlines()
+    assert table[0].startswith("| round | pairs | reversed | precision |") and len(table) == 4
+    results = json.loads((out / "results.json").read_text())
+    assert [r["round"] for r in results] == [0, 1] and results[1]["pairs"] > 0
+    assert results[1]["model"] == str(out / "round-1" / "dpo")
+    assert (out / "round-1" / "pairs" / "jfhub-demo" / "0.2.0-round.1" / "manifest.json").is_file()
+    assert (out / "results.png").is_file()
+    again = jfhub(*args)
+    assert "round 0: done before" in again.stdout and "round 1: done before" in again.stdout
+    assert "building pairs" not in again.stdout
+    other = jfhub(*args, "--lr", "1e-4", check=False)
+    assert other.returncode == 2 and "other settings" in other.stderr
+
+
+def test_reduced_experiment_runs_and_the_seed_shows_the_planted_bias(tmp_path):
+    """The reduced experiment CI runs (benchmarks/self_improvement.py --quick: full method, one
+    round, seed 0). The direction of the effect is NOT asserted: on this world it does not
+    appear yet (README, "Does it work?"); what must hold is that the seed describer names an
+    absent co-occurrence partner far more often than any other absent shape."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import self_improvement as si
+
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "self_improvement.py"), "--quick",
+                           "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| round 1, full method |" in proc.stdout
+    results = json.loads((tmp_path / "full" / "results.json").read_text())
+    assert [r["round"] for r in results] == [0, 1] and results[1]["pairs"] > 200
+    partner, other = si.cooccurrence_rates(tmp_path / "full" / "round-0" / "eval",
+                                           tmp_path / "world-ic" / "manifest.jsonl")
+    assert partner > 2 * other and partner > 0.2, (partner, other)
