@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+from judgefree_hub.demo.training import fit
 from judgefree_hub.seeding import derive_seed
 from judgefree_hub.seeding import rng as named_rng
 from judgefree_hub.world import COLORS, SHAPES, SIZES, Obj, Scene, WorldConfig, describe, render, scene_at
@@ -101,38 +102,28 @@ def _batch(spec: ClipTraining, tokenizer, step: int) -> tuple[torch.Tensor, torc
 
 def train_clip(spec: ClipTraining, show_progress: bool = True, log_every: int = 100):
     """Train from scratch; returns the model and the mean loss every `log_every` steps."""
-    from tqdm.auto import tqdm
-
     tokenizer = open_clip.get_tokenizer("ViT-B-32", context_length=MODEL_CFG["text_cfg"]["context_length"])
-    losses: list[float] = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(spec.seed, "world-clip-init") % 2**31)
         model = open_clip.CLIP(**MODEL_CFG)
-        opt = torch.optim.AdamW(model.parameters(), lr=spec.learning_rate, weight_decay=0.1)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / spec.warmup_steps)
-                                                  * 0.5 * (1 + np.cos(np.pi * s / spec.steps)))
         model.train()
-        bar = tqdm(range(spec.steps), desc="training demo:world-clip", disable=not show_progress)
-        running = 0.0
-        for step in bar:
+
+        def loss_at(step: int) -> torch.Tensor:
+            """Image->text over captions and hard negatives, text->image over captions."""
             pixels, pos, neg = _batch(spec, tokenizer, step)
             img = F.normalize(model.encode_image(pixels), dim=-1)
             txt = F.normalize(model.encode_text(torch.cat([pos, neg])), dim=-1)
             logits = model.logit_scale.exp() * img @ txt.T
             target = torch.arange(len(pixels))
-            loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits[:, :len(pixels)].T, target)) / 2
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, np.log(100))
-            running += loss.item()
-            if (step + 1) % log_every == 0:
-                losses.append(running / log_every)
-                bar.set_postfix(loss=f"{losses[-1]:.3f}")
-                running = 0.0
+            return (F.cross_entropy(logits, target) + F.cross_entropy(logits[:, :len(pixels)].T, target)) / 2
+
+        @torch.no_grad()
+        def clamp_scale() -> None:
+            model.logit_scale.clamp_(0, np.log(100))
+
+        losses = fit(model.parameters(), loss_at, steps=spec.steps, learning_rate=spec.learning_rate,
+                     warmup_steps=spec.warmup_steps, weight_decay=0.1, desc="training demo:world-clip",
+                     show_progress=show_progress, log_every=log_every, after_step=clamp_scale)
     return model.eval(), losses
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ from transformers import (
 )
 
 from judgefree_hub.demo.tokenizer import build_tokenizer
+from judgefree_hub.demo.training import fit
 from judgefree_hub.seeding import derive_seed
 from judgefree_hub.seeding import rng as named_rng
 from judgefree_hub.world import WorldConfig, describe, render, scene_at
@@ -154,38 +155,21 @@ def train_describer(spec: DescriberTraining, vision: Optional[dict] = None, show
                     log_every: int = 100) -> tuple[LlavaForConditionalGeneration, LlavaProcessor, list[float]]:
     """Train (vision tower from `vision` weights, frozen; else trained too); returns the model,
     its processor and the mean loss every `log_every` steps."""
-    from tqdm.auto import tqdm
-
     tokenizer = build_tokenizer(corpus(spec.world), VOCAB_SIZE)
     processor = make_processor(tokenizer)
     config = make_config(len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id,
                          tokenizer.pad_token_id, tokenizer.convert_tokens_to_ids(tokenizer.image_token))
-    losses: list[float] = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(spec.seed, "world-llava-init") % 2**31)
         model = LlavaForConditionalGeneration(config)
         if vision is not None:
             model.model.vision_tower.load_state_dict(vision)
             model.model.vision_tower.requires_grad_(False)
-        params = [p for p in model.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=0.01)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / spec.warmup_steps)
-                                                  * 0.5 * (1 + np.cos(np.pi * s / spec.steps)))
         model.train()
-        bar = tqdm(range(spec.steps), desc="training demo:world-llava", disable=not show_progress)
-        running = 0.0
-        for step in bar:
-            loss = model(**_batch(processor, spec, step)).loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            running += loss.item()
-            if (step + 1) % log_every == 0:
-                losses.append(running / log_every)
-                bar.set_postfix(loss=f"{losses[-1]:.3f}")
-                running = 0.0
+        losses = fit([p for p in model.parameters() if p.requires_grad],
+                     lambda step: model(**_batch(processor, spec, step)).loss, steps=spec.steps,
+                     learning_rate=spec.learning_rate, warmup_steps=spec.warmup_steps, weight_decay=0.01,
+                     desc="training demo:world-llava", show_progress=show_progress, log_every=log_every)
     model.eval()
     model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_token_id,
                                                eos_token_id=tokenizer.eos_token_id,
