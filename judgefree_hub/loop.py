@@ -149,7 +149,7 @@ def _run_round(spec: LoopSpec, r: int, model: str, items, echo: Echo) -> RoundRe
         built = BUILDERS.get(recipe.builder)(recipe, folder / "pairs", show_progress=False)
         stats = built.stats
         pairs, reversed_ = stats["pairs"], stats.get("reversed", 0)
-        dropped = sum(v for k, v in stats.items() if k.startswith("dropped_") and isinstance(v, int))
+        dropped = sum(stats["dropped"].values())
         if not pairs:
             raise BuildError(f"round {r}: the build kept no pairs (see {built.root / 'stats.json'})")
         echo(f"round {r}: {pairs} pairs ({reversed_} reversed, {dropped} dropped); training DPO")

@@ -50,6 +50,7 @@ def test_loop_runs_rounds_and_resumes(tmp_path, world_ic):
     assert table[0].startswith("| round | pairs | reversed | precision |") and len(table) == 4
     results = json.loads((out / "results.json").read_text())
     assert [r["round"] for r in results] == [0, 1] and results[1]["pairs"] > 0
+    assert results[1]["pairs"] + results[1]["dropped"] == 64  # the demo's 64 scenes, one prompt each
     assert results[1]["model"] == str(out / "round-1" / "dpo")
     assert (out / "round-1" / "pairs" / "jfhub-demo" / "0.2.0-round.1" / "manifest.json").is_file()
     assert (out / "results.png").is_file()
