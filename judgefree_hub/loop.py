@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -111,8 +112,10 @@ def merge_lora(adapter_dir: Path, base: str, out: Path) -> Path:
     model = AutoModelForImageTextToText.from_pretrained(resolve_model_path(base))
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
     merged.save_pretrained(tmp)
     AutoProcessor.from_pretrained(str(adapter_dir)).save_pretrained(tmp)
+    shutil.rmtree(out, ignore_errors=True)  # left by a round killed before its result.json
     tmp.replace(out)
     return out
 

@@ -49,3 +49,34 @@ def test_results_table_and_files(tmp_path):
     assert (tmp_path / "results.md").read_text() == table
     assert [r["round"] for r in json.loads((tmp_path / "results.json").read_text())] == [0, 1]
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_merge_lora_gives_a_plain_model_with_the_adapters_outputs(tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from judgefree_hub.demo import resolve
+    from judgefree_hub.loop import merge_lora
+
+    base = resolve("demo:tiny-llava")
+    model = AutoModelForImageTextToText.from_pretrained(base)
+    peft = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():
+        for name, p in peft.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)  # B = 0 at init would make the merge a no-op
+    adapter = tmp_path / "adapter"
+    peft.save_pretrained(adapter)
+    AutoProcessor.from_pretrained(base).save_pretrained(adapter)
+    ids = torch.tensor([[1, 20, 30, 40, 50]])
+    with torch.no_grad():
+        want = peft(input_ids=ids).logits
+        (tmp_path / "merged").mkdir()  # a leftover of a killed round is replaced
+        out = merge_lora(adapter, "demo:tiny-llava", tmp_path / "merged")
+        merged = AutoModelForImageTextToText.from_pretrained(out)
+        got = merged(input_ids=ids).logits
+        plain = AutoModelForImageTextToText.from_pretrained(base)(input_ids=ids).logits
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(plain, want, atol=1e-3)
+    assert (out / "tokenizer.json").is_file() and not (out / "adapter_config.json").exists()
