@@ -33,7 +33,6 @@ PROMPT = "Describe the image."
 def base_recipe(seed: int, images: int) -> dict:
     """The full method, as recipes/demo.json has it but with `images` scenes."""
     recipe = json.loads((ROOT / "recipes" / "demo.json").read_text())
-    recipe = copy.deepcopy(recipe)
     recipe["seed"] = seed
     recipe["sources"][0]["count"] = images
     return recipe
