@@ -108,9 +108,10 @@ def run(args) -> list[tuple[str, list[RoundResult], Path]]:
     out.mkdir(parents=True, exist_ok=True)
     ic = build_ic(out, args.eval_images)
     rows = []
-    names = ["full"] if args.quick else list(variants(args.seed, args.images))
-    for name in names:
-        recipe = variants(args.seed, args.images)[name]
+    recipes = variants(args.seed, args.images)
+    for name, recipe in recipes.items():
+        if args.quick and name != "full":
+            continue
         rounds = args.rounds if name == "full" else 1
         spec = LoopSpec(recipe=recipe, recipe_dir=ROOT / "recipes", recipe_label=f"variant {name!r}",
                         ic=str(ic), ic_revision=None, rounds=rounds,

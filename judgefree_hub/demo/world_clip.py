@@ -52,7 +52,7 @@ class ClipTraining:
     batch_size: int = 64
     learning_rate: float = 1e-3
     warmup_steps: int = 100
-    world: WorldConfig = field(default_factory=lambda: WorldConfig(seed=1, image_size=96))
+    world: WorldConfig = field(default_factory=lambda: WorldConfig(seed=1, image_size=IMAGE_SIZE))
     split: str = "eval"
 
 

@@ -1,7 +1,8 @@
 """world-llava: a small LLaVA-1.5-architecture describer trained here on the procedural world.
 
-Trained from scratch (seeded) on captions of the world's biased train split, so it learns the
-planted co-occurrences and names the absent partner of a pair on unbiased images: the object
+world-clip's vision tower (frozen, as LLaVA keeps CLIP's) plus a projector and a small Llama
+trained (seeded) on captions of the world's biased train split, so it learns the planted
+co-occurrences and names the absent partner of a pair on unbiased images: the object
 hallucination that judge-free self-improvement is meant to reduce. Saved like a Hub checkpoint
 and loaded by the same AutoProcessor / AutoModelForImageTextToText calls as a real model.
 """
@@ -49,7 +50,7 @@ class DescriberTraining:
     batch_size: int = 32
     learning_rate: float = 2e-3
     warmup_steps: int = 100
-    world: WorldConfig = field(default_factory=lambda: WorldConfig(seed=0, image_size=96))
+    world: WorldConfig = field(default_factory=lambda: WorldConfig(seed=0, image_size=IMAGE_SIZE))
 
 
 def vision_tower_state(open_clip_visual: dict) -> dict:
