@@ -26,14 +26,14 @@ from transformers import (
 )
 
 from judgefree_hub.demo.tokenizer import build_tokenizer
+from judgefree_hub.demo.world_clip import MODEL_CFG as CLIP_MODEL_CFG
 from judgefree_hub.demo.training import fit
 from judgefree_hub.seeding import derive_seed
 from judgefree_hub.seeding import rng as named_rng
 from judgefree_hub.world import WorldConfig, describe, render, scene_at
 
 IMAGE_SIZE = 96
-PATCH_SIZE = 16
-IMAGE_SEQ_LENGTH = (IMAGE_SIZE // PATCH_SIZE) ** 2
+PATCH_SIZE = CLIP_MODEL_CFG["vision_cfg"]["patch_size"]  # the tower is world-clip's
 PROMPTS = ("Describe the image.", "Describe this image in detail.", "What is in this picture?",
            "Give a short caption.")
 VOCAB_SIZE = 400
@@ -43,13 +43,22 @@ VOCAB_SIZE = 400
 class DescriberTraining:
     """How the describer is trained: fresh train-split scenes every step, never repeated. As in
     LLaVA, the vision tower comes from a contrastively trained CLIP (world-clip) and stays
-    frozen; the projector and the language model learn to caption."""
+    frozen; the projector and the language model learn to caption. A share of the examples
+    has no image (a train caption answers the prompt alone), as LLaVA's language model has
+    read text without images: it gives the model a fluent language prior, which is what the
+    image-free branch of the paper's mixing decodes from (0 by default: see the README's
+    "Does it work?" for what it changes)."""
 
     seed: int = 0
     steps: int = 1000
     batch_size: int = 32
     learning_rate: float = 2e-3
     warmup_steps: int = 100
+    text_only_share: float = 0.0
+    # which vision features the projector reads: LLaVA-1.5 takes the penultimate layer (-2)
+    # without the class token ("default"); the shipped describer reads the last layer
+    feature_layer: int = -1
+    feature_strategy: str = "default"
     world: WorldConfig = field(default_factory=lambda: WorldConfig(seed=0, image_size=IMAGE_SIZE))
 
 
@@ -89,9 +98,18 @@ def load_clip_vision(folder: str | Path) -> dict:
     return vision_tower_state({k[len("visual."):]: v for k, v in state.items() if k.startswith("visual.")})
 
 
-def make_config(vocab_size: int, bos: int, eos: int, pad: int, image_token_id: int) -> LlavaConfig:
+def image_seq_length(strategy: str) -> int:
+    """Image tokens per prompt: one per patch, plus the class token unless "default" drops it."""
+    return (IMAGE_SIZE // PATCH_SIZE) ** 2 + (strategy == "full")
+
+
+IMAGE_SEQ_LENGTH = image_seq_length("default")
+
+
+def make_config(vocab_size: int, bos: int, eos: int, pad: int, image_token_id: int,
+                feature_layer: int = -1, feature_strategy: str = "default") -> LlavaConfig:
     """CLIP ViT (128 wide, 3 layers, 36 patches; world-clip's tower) -> 2-layer MLP projector ->
-    3-layer Llama (128 wide)."""
+    3-layer Llama (128 wide); the projector reads `feature_layer` as `feature_strategy` says."""
     vision = CLIPVisionConfig(hidden_size=128, intermediate_size=512, num_hidden_layers=3,
                               num_attention_heads=4, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE,
                               projection_dim=128, hidden_act="gelu", layer_norm_eps=1e-5)
@@ -99,8 +117,9 @@ def make_config(vocab_size: int, bos: int, eos: int, pad: int, image_token_id: i
                        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
                        bos_token_id=bos, eos_token_id=eos, pad_token_id=pad, tie_word_embeddings=False)
     return LlavaConfig(vision_config=vision, text_config=text, image_token_index=image_token_id,
-                       image_seq_length=IMAGE_SEQ_LENGTH, vision_feature_select_strategy="default",
-                       vision_feature_layer=-1, projector_hidden_act="gelu")
+                       image_seq_length=image_seq_length(feature_strategy),
+                       vision_feature_select_strategy=feature_strategy, vision_feature_layer=feature_layer,
+                       projector_hidden_act="gelu")
 
 
 def corpus(config: WorldConfig, n: int = 2000) -> list[str]:
@@ -112,29 +131,34 @@ def corpus(config: WorldConfig, n: int = 2000) -> list[str]:
     return lines
 
 
-def make_processor(tokenizer) -> LlavaProcessor:
+def make_processor(tokenizer, feature_strategy: str = "default") -> LlavaProcessor:
     image_processor = CLIPImageProcessor(size={"shortest_edge": IMAGE_SIZE},
                                          crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
     return LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=PATCH_SIZE,
-                          num_additional_image_tokens=1, vision_feature_select_strategy="default",
+                          num_additional_image_tokens=1, vision_feature_select_strategy=feature_strategy,
                           chat_template=tokenizer.chat_template)
 
 
 def _batch(processor: LlavaProcessor, spec: DescriberTraining, step: int) -> dict[str, torch.Tensor]:
-    """Step `step`'s examples: prompt ids (with image tokens) + caption ids + EOS, loss on the
-    caption only; the prompt is rendered by the chat template exactly as at generation time."""
+    """Step `step`'s examples: prompt ids (with image tokens, unless the example is text-only) +
+    caption ids + EOS, loss on the caption only; the prompt is rendered by the chat template
+    exactly as at generation time."""
     tok = processor.tokenizer
     images, prompts, answers = [], [], []
     for j in range(spec.batch_size):
         index = step * spec.batch_size + j
         scene = scene_at(spec.world, "train", index)
         gen = named_rng(spec.world.seed, "world-caption", "train", str(index))
-        images.append(render(scene, IMAGE_SIZE))
+        with_image = named_rng(spec.world.seed, "world-text-only", str(index)).random() >= spec.text_only_share
         prompt = PROMPTS[int(gen.integers(len(PROMPTS)))]
-        chat = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+        content = [{"type": "text", "text": prompt}]
+        if with_image:
+            images.append(render(scene, IMAGE_SIZE))
+            content.insert(0, {"type": "image"})
+        chat = [{"role": "user", "content": content}]
         prompts.append(processor.apply_chat_template(chat, add_generation_prompt=True))
         answers.append(" " + describe(scene, gen))
-    enc = processor(text=prompts, images=images, padding=False)
+    enc = processor(text=prompts, images=images or None, padding=False)
     rows, labels = [], []
     for prompt_ids, answer in zip(enc["input_ids"], answers):
         answer_ids = tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
@@ -148,8 +172,10 @@ def _batch(processor: LlavaProcessor, spec: DescriberTraining, step: int) -> dic
         ids[i, :len(r)] = torch.tensor(r)
         lab[i, :len(l)] = torch.tensor(l)
         mask[i, :len(r)] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": lab,
-            "pixel_values": torch.as_tensor(np.asarray(enc["pixel_values"]))}
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": lab}
+    if images:
+        batch["pixel_values"] = torch.as_tensor(np.asarray(enc["pixel_values"]))
+    return batch
 
 
 def train_describer(spec: DescriberTraining, vision: Optional[dict] = None, show_progress: bool = True,
@@ -157,9 +183,10 @@ def train_describer(spec: DescriberTraining, vision: Optional[dict] = None, show
     """Train (vision tower from `vision` weights, frozen; else trained too); returns the model,
     its processor and the mean loss every `log_every` steps."""
     tokenizer = build_tokenizer(corpus(spec.world), VOCAB_SIZE)
-    processor = make_processor(tokenizer)
+    processor = make_processor(tokenizer, spec.feature_strategy)
     config = make_config(len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id,
-                         tokenizer.pad_token_id, tokenizer.convert_tokens_to_ids(tokenizer.image_token))
+                         tokenizer.pad_token_id, tokenizer.convert_tokens_to_ids(tokenizer.image_token),
+                         spec.feature_layer, spec.feature_strategy)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(spec.seed, "world-llava-init") % 2**31)
         model = LlavaForConditionalGeneration(config)

@@ -50,19 +50,40 @@ def test_hard_negative_makes_exactly_one_change():
     assert kinds == {"added", "swapped", "recoloured", "resized"}
 
 
-def test_describer_batch_trains_on_the_caption_only():
-    spec = world_llava.DescriberTraining(batch_size=4)
+def test_describer_batch_trains_on_the_caption_only_with_some_text_only_examples():
+    spec = world_llava.DescriberTraining(batch_size=8, text_only_share=0.3)
     tok = world_llava.build_tokenizer(world_llava.corpus(spec.world, n=200), world_llava.VOCAB_SIZE)
     proc = world_llava.make_processor(tok)
     batch = world_llava._batch(proc, spec, 0)
-    assert batch["pixel_values"].shape == (4, 3, world_llava.IMAGE_SIZE, world_llava.IMAGE_SIZE)
+    text_only = [rng(spec.world.seed, "world-text-only", str(j)).random() < 0.3 for j in range(8)]
+    assert 0 < sum(text_only) < 8  # both kinds of example are exercised
+    size = world_llava.IMAGE_SIZE
+    assert batch["pixel_values"].shape == (8 - sum(text_only), 3, size, size)
     image_id = tok.convert_tokens_to_ids(tok.image_token)
     for j, (ids, labels, mask) in enumerate(zip(batch["input_ids"], batch["labels"], batch["attention_mask"])):
         n = int(mask.sum())
-        assert int((ids == image_id).sum()) == world_llava.IMAGE_SEQ_LENGTH
+        assert int((ids == image_id).sum()) == (0 if text_only[j] else world_llava.IMAGE_SEQ_LENGTH)
         kept = labels[labels != -100]
         assert kept[-1] == tok.eos_token_id and (labels[:n] != -100).sum() == len(kept)
         gen = rng(spec.world.seed, "world-caption", "train", str(j))
         gen.integers(len(world_llava.PROMPTS))  # the prompt is drawn first
         assert tok.decode(kept[:-1]) == " " + describe(scene_at(spec.world, "train", j), gen)
         assert (ids[n:] == tok.pad_token_id).all() and np.all(labels[n:].numpy() == -100)
+
+
+def test_describer_reads_the_class_token_and_penultimate_layer_when_asked():
+    """LLaVA-1.5's choice (penultimate layer) and the class token kept ("full"): the processor
+    and the model agree on one more image token, and a training step runs on mixed batches."""
+    spec = world_llava.DescriberTraining(batch_size=4, text_only_share=0.3, feature_layer=-2,
+                                         feature_strategy="full")
+    tok = world_llava.build_tokenizer(world_llava.corpus(spec.world, n=200), world_llava.VOCAB_SIZE)
+    proc = world_llava.make_processor(tok, "full")
+    config = world_llava.make_config(len(tok), tok.bos_token_id, tok.eos_token_id, tok.pad_token_id,
+                                     tok.convert_tokens_to_ids(tok.image_token), -2, "full")
+    assert config.image_seq_length == world_llava.IMAGE_SEQ_LENGTH + 1
+    batch = world_llava._batch(proc, spec, 0)
+    image_id = tok.convert_tokens_to_ids(tok.image_token)
+    per_row = (batch["input_ids"] == image_id).sum(dim=1).tolist()
+    assert set(per_row) <= {0, config.image_seq_length} and config.image_seq_length in per_row
+    model = world_llava.LlavaForConditionalGeneration(config)
+    assert torch.isfinite(model(**batch).loss)
