@@ -6,8 +6,10 @@ clear of the IC set's 0..n-1), DPO runs on them, and captions of the held-out IC
 with the IC builder) are scored judge-free. One table: the seed, round 1 of the full method,
 the ablations, and three rounds of the full method.
 
-    python benchmarks/self_improvement.py            # the README table (about 20 min on 2 cores)
-    python benchmarks/self_improvement.py --quick    # the reduced run CI checks (a few minutes)
+    python benchmarks/self_improvement.py            # the README table (about 3 min on 2 cores)
+    python benchmarks/self_improvement.py --quick    # the reduced run CI checks (under a minute)
+
+(plus about 15 minutes, once, to train the two models into the cache).
 
 Every variant reuses `jfhub loop` (judgefree_hub.loop) and writes its folder under --out, so a
 rerun with the same settings only prints the table again.
@@ -158,7 +160,7 @@ def main() -> int:
     p.add_argument("--out", default="bench-out/self_improvement")
     p.add_argument("--seed", type=int, default=0, help="Recipe and DPO seed (the models' own seeds are fixed).")
     p.add_argument("--images", type=int, default=256, help="Unlabelled scenes per round.")
-    p.add_argument("--eval-images", type=int, default=200, help="IC scenes scored per round.")
+    p.add_argument("--eval-images", type=int, default=1000, help="IC scenes scored per round.")
     p.add_argument("--rounds", type=int, default=3, help="Rounds of the full method.")
     p.add_argument("--beta", type=float, help="DPO beta (default: recipes/world-dpo.json)")
     p.add_argument("--lr", type=float, help="DPO learning rate (default: recipes/world-dpo.json)")

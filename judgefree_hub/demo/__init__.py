@@ -22,7 +22,7 @@ from judgefree_hub.errors import ModelLoadError
 
 PREFIX = "demo:"
 DEMO_MODELS = ("tiny-llava", "tiny-clip", "world-llava", "world-clip")
-VERSION = "v1"  # bump when a builder changes its output, so old caches are not reused
+VERSION = "v2"  # bump when a builder changes its output, so old caches are not reused
 COMPLETE_MARKER = ".jfhub-demo-complete"
 _BUILDER_MODULES = {
     "tiny-llava": "judgefree_hub.demo.llava",

@@ -85,13 +85,13 @@ def test_unknown_name_lists_known_names(tmp_path):
 
 
 def test_resolve_builds_folders(cache, llava_dir, clip_dir):
-    assert llava_dir == str((cache / "demo" / "tiny-llava-v1").absolute())
-    assert clip_dir == str((cache / "demo" / "tiny-clip-v1").absolute())
+    assert llava_dir == str((cache / "demo" / f"tiny-llava-{demo.VERSION}").absolute())
+    assert clip_dir == str((cache / "demo" / f"tiny-clip-{demo.VERSION}").absolute())
     assert os.path.isabs(llava_dir)
     assert LLAVA_FILES <= set(os.listdir(llava_dir))
     assert CLIP_FILES <= set(os.listdir(clip_dir))
     # nothing but the two finished folders (no temp folder left behind)
-    assert sorted(p.name for p in (cache / "demo").iterdir()) == ["tiny-clip-v1", "tiny-llava-v1"]
+    assert sorted(p.name for p in (cache / "demo").iterdir()) == [f"tiny-clip-{demo.VERSION}", f"tiny-llava-{demo.VERSION}"]
 
 
 def test_second_resolve_reuses_without_building(cache, llava_dir, monkeypatch):
@@ -134,13 +134,13 @@ def test_failed_build_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_incomplete_folder_is_not_taken_as_a_model(tmp_path):
-    (tmp_path / "demo" / "tiny-clip-v1").mkdir(parents=True)
+    (tmp_path / "demo" / f"tiny-clip-{demo.VERSION}").mkdir(parents=True)
     with pytest.raises(ModelLoadError, match="not a complete demo model"):
         demo.resolve("demo:tiny-clip", tmp_path)
 
 
 def test_race_lost_to_another_process_returns_its_folder(tmp_path, monkeypatch):
-    final = tmp_path / "demo" / "tiny-clip-v1"
+    final = tmp_path / "demo" / f"tiny-clip-{demo.VERSION}"
     real_build = demo._build
 
     def racing(name, folder, cache_dir):  # another process finishes first while we build
@@ -152,7 +152,7 @@ def test_race_lost_to_another_process_returns_its_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(demo, "_build", racing)
     assert demo.resolve("demo:tiny-clip", tmp_path) == str(final.absolute())
     assert (final / demo.COMPLETE_MARKER).read_text() == "other\n"
-    assert [p.name for p in final.parent.iterdir()] == ["tiny-clip-v1"]
+    assert [p.name for p in final.parent.iterdir()] == [f"tiny-clip-{demo.VERSION}"]
 
 
 def test_llava_loads_through_auto_classes(llava):

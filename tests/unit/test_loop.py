@@ -26,7 +26,7 @@ def result(r, precision, pairs=None, reversed_=None):
 def test_round_recipe_swaps_model_and_version_only(tmp_path):
     s = spec(tmp_path)
     r2 = round_recipe(s, 2, "/models/round-1")
-    assert r2.model.id == "/models/round-1" and r2.version == "0.2.0-round.2"
+    assert r2.model.id == "/models/round-1" and r2.version == s.recipe["version"] + "-round.2"
     assert r2.resolved["model"]["id"] == "/models/round-1"  # what recipe.json in the build says
     assert r2.strategy == round_recipe(s, 1, "demo:world-llava").strategy
 

@@ -62,7 +62,7 @@ def test_describer_batch_trains_on_the_caption_only_with_some_text_only_examples
     image_id = tok.convert_tokens_to_ids(tok.image_token)
     for j, (ids, labels, mask) in enumerate(zip(batch["input_ids"], batch["labels"], batch["attention_mask"])):
         n = int(mask.sum())
-        assert int((ids == image_id).sum()) == (0 if text_only[j] else world_llava.IMAGE_SEQ_LENGTH)
+        assert int((ids == image_id).sum()) == (0 if text_only[j] else world_llava.image_seq_length("full"))
         kept = labels[labels != -100]
         assert kept[-1] == tok.eos_token_id and (labels[:n] != -100).sum() == len(kept)
         gen = rng(spec.world.seed, "world-caption", "train", str(j))
@@ -71,16 +71,18 @@ def test_describer_batch_trains_on_the_caption_only_with_some_text_only_examples
         assert (ids[n:] == tok.pad_token_id).all() and np.all(labels[n:].numpy() == -100)
 
 
-def test_describer_reads_the_class_token_and_penultimate_layer_when_asked():
-    """LLaVA-1.5's choice (penultimate layer) and the class token kept ("full"): the processor
-    and the model agree on one more image token, and a training step runs on mixed batches."""
-    spec = world_llava.DescriberTraining(batch_size=4, text_only_share=0.3, feature_layer=-2,
-                                         feature_strategy="full")
+def test_describer_reads_the_class_token_and_penultimate_layer():
+    """LLaVA-1.5's choice (penultimate layer) with the class token kept ("full"), the shipped
+    describer's: the processor and the model agree on 3x3 patches + 1 image tokens, and a
+    training step runs on mixed batches."""
+    spec = world_llava.DescriberTraining(batch_size=4, text_only_share=0.3)
+    assert (spec.feature_layer, spec.feature_strategy) == (-2, "full")
     tok = world_llava.build_tokenizer(world_llava.corpus(spec.world, n=200), world_llava.VOCAB_SIZE)
-    proc = world_llava.make_processor(tok, "full")
+    proc = world_llava.make_processor(tok, spec.feature_strategy)
     config = world_llava.make_config(len(tok), tok.bos_token_id, tok.eos_token_id, tok.pad_token_id,
-                                     tok.convert_tokens_to_ids(tok.image_token), -2, "full")
-    assert config.image_seq_length == world_llava.IMAGE_SEQ_LENGTH + 1
+                                     tok.convert_tokens_to_ids(tok.image_token), spec.feature_layer,
+                                     spec.feature_strategy)
+    assert config.image_seq_length == world_llava.image_seq_length("default") + 1 == 10
     batch = world_llava._batch(proc, spec, 0)
     image_id = tok.convert_tokens_to_ids(tok.image_token)
     per_row = (batch["input_ids"] == image_id).sum(dim=1).tolist()
