@@ -56,8 +56,8 @@ class DescriberTraining:
     warmup_steps: int = 100
     text_only_share: float = 0.1
     # which vision features the projector reads: LLaVA-1.5 takes the penultimate layer (-2)
-    # without the class token ("default"); with world-clip's 3x3 patch grid the class token
-    # ("full") helps this describer name the right shapes
+    # without the class token ("default"); this describer keeps the class token too ("full"),
+    # a summary of the scene beside world-clip's 3x3 patch grid
     feature_layer: int = -2
     feature_strategy: str = "full"
     world: WorldConfig = field(default_factory=lambda: WorldConfig(seed=0, image_size=IMAGE_SIZE))
@@ -102,7 +102,6 @@ def load_clip_vision(folder: str | Path) -> dict:
 def image_seq_length(strategy: str) -> int:
     """Image tokens per prompt: one per patch, plus the class token unless "default" drops it."""
     return (IMAGE_SIZE // PATCH_SIZE) ** 2 + (strategy == "full")
-
 
 
 def make_config(vocab_size: int, bos: int, eos: int, pad: int, image_token_id: int,
