@@ -139,7 +139,7 @@ def _scores(summary: dict) -> dict[str, Optional[float]]:
 
 
 def _run_round(spec: LoopSpec, r: int, model: str, items, echo: Echo) -> RoundResult:
-    from builders import BUILDERS
+    from .builders import BUILDERS
 
     t0 = time.perf_counter()
     folder = _round_dir(spec, r)

@@ -13,10 +13,15 @@ DEMO = ROOT / "recipes" / "smoke.json"
 os.environ["HF_HUB_DISABLE_XET"] = "1"
 
 
+# The installed console script, as a user runs it (`python -m` would put the working directory
+# on sys.path and hide imports that only work from the repository root).
+JFHUB = Path(sys.executable).with_name("jfhub")
+JFHUB_CMD = [str(JFHUB)] if JFHUB.is_file() else [sys.executable, "-m", "judgefree_hub.cli"]
+
+
 def run_jfhub(*args, check=True, env=None):
     """The real CLI in a subprocess, as a user runs it."""
-    proc = subprocess.run([sys.executable, "-m", "judgefree_hub.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=ROOT, env=env)
+    proc = subprocess.run([*JFHUB_CMD, *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"jfhub {args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc

@@ -51,7 +51,10 @@ def test_loop_runs_rounds_and_resumes(tmp_path, world_ic):
     results = json.loads((out / "results.json").read_text())
     assert [r["round"] for r in results] == [0, 1] and results[1]["pairs"] > 0
     assert results[1]["pairs"] + results[1]["dropped"] == 256  # the demo's 256 scenes, one prompt each
-    assert results[1]["model"] == str(out / "round-1" / "dpo")
+    # recipes/world-dpo.json trains LoRA: the adapter is merged into a full model for the next round
+    assert results[1]["model"] == str(out / "round-1" / "model")
+    assert (out / "round-1" / "dpo" / "adapter_config.json").is_file()
+    assert (out / "round-1" / "model" / "config.json").is_file()
     assert (out / "round-1" / "pairs" / "jfhub-demo" / "0.3.0-round.1" / "manifest.json").is_file()
     assert (out / "results.png").is_file()
     again = jfhub(*args)
