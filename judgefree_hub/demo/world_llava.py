@@ -105,7 +105,7 @@ def image_seq_length(strategy: str) -> int:
 
 
 def make_config(vocab_size: int, bos: int, eos: int, pad: int, image_token_id: int,
-                feature_layer: int = -2, feature_strategy: str = "full") -> LlavaConfig:
+                feature_layer: int, feature_strategy: str) -> LlavaConfig:
     """CLIP ViT (128 wide, 3 layers, a 3x3 patch grid; world-clip's tower) -> 2-layer MLP projector ->
     3-layer Llama (128 wide); the projector reads `feature_layer` as `feature_strategy` says."""
     vision = CLIPVisionConfig(hidden_size=128, intermediate_size=512, num_hidden_layers=3,
@@ -129,7 +129,7 @@ def corpus(config: WorldConfig, n: int = 2000) -> list[str]:
     return lines
 
 
-def make_processor(tokenizer, feature_strategy: str = "full") -> LlavaProcessor:
+def make_processor(tokenizer, feature_strategy: str) -> LlavaProcessor:
     image_processor = CLIPImageProcessor(size={"shortest_edge": IMAGE_SIZE},
                                          crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
     return LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=PATCH_SIZE,

@@ -53,7 +53,7 @@ def test_hard_negative_makes_exactly_one_change():
 def test_describer_batch_trains_on_the_caption_only_with_some_text_only_examples():
     spec = world_llava.DescriberTraining(batch_size=8, text_only_share=0.3)
     tok = world_llava.build_tokenizer(world_llava.corpus(spec.world, n=200), world_llava.VOCAB_SIZE)
-    proc = world_llava.make_processor(tok)
+    proc = world_llava.make_processor(tok, spec.feature_strategy)
     batch = world_llava._batch(proc, spec, 0)
     text_only = [rng(spec.world.seed, "world-text-only", str(j)).random() < 0.3 for j in range(8)]
     assert 0 < sum(text_only) < 8  # both kinds of example are exercised
