@@ -21,7 +21,7 @@ from transformers import DynamicCache
 from judgefree_hub.backends.decoding import AnswerPlan, Branch, decode_answers
 from judgefree_hub.backends.hf import HFVisionBackend
 from judgefree_hub.backends.mixing import mix_scores
-from judgefree_hub.recipe import GenerationSpec, ModelSpec
+from judgefree_hub.recipe.load import GenerationSpec, ModelSpec
 from judgefree_hub.sources.base import open_rgb
 from judgefree_hub.sources.folder import package_dir
 

@@ -15,11 +15,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from judgefree_hub.build_folder import BuildFolder, BuildResult
-from judgefree_hub.card import render_build_card
-from judgefree_hub.ic_manifest import ICRow, read_manifest
-from judgefree_hub.preference_rows import encode_image
-from judgefree_hub.recipe import Recipe
+from judgefree_hub.output.folder import BuildFolder, BuildResult
+from judgefree_hub.card.render import render_build_card
+from judgefree_hub.ic.manifest import ICRow, read_manifest
+from judgefree_hub.output.rows import encode_image
+from judgefree_hub.recipe.load import Recipe
 from judgefree_hub.sources.base import open_rgb
 
 from . import BUILDERS

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
-from judgefree_hub.build_folder import BuildFolder, BuildResult
-from judgefree_hub.card import render_build_card
-from judgefree_hub.plots import plot_files
-from judgefree_hub.preference_rows import encode_image, pair_row, shard_members
-from judgefree_hub.progress import BuildProgress
-from judgefree_hub.recipe import Recipe
+from judgefree_hub.output.folder import BuildFolder, BuildResult
+from judgefree_hub.card.render import render_build_card
+from judgefree_hub.output.plots import plot_files
+from judgefree_hub.output.rows import encode_image, pair_row, shard_members
+from judgefree_hub.output.progress import BuildProgress
+from judgefree_hub.recipe.load import Recipe
 from judgefree_hub.records import Dropped, DropReason, LoadedSample, Sample, VerifiedPair
 from judgefree_hub.sources import collect_samples
-from judgefree_hub.stats import build_stats, iter_shard_rows
+from judgefree_hub.output.stats import build_stats, iter_shard_rows
 
 from . import BUILDERS
 

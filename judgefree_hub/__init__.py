@@ -5,8 +5,8 @@ WebDataset shards + dataset card. Importing this package does not import torch.
 """
 
 from .errors import BuildError, JfhubError, ModelLoadError, PushError, RecipeError, SourceError
-from .load import load_pairs
-from .recipe import Recipe, load_recipe
+from .hub.load import load_pairs
+from .recipe.load import Recipe, load_recipe
 from .records import DropReason, Dropped, Pair, Sample, VerifiedPair
 
 __version__ = "0.1.0"

@@ -46,7 +46,7 @@ class InputProblem(RunProblem):
 
 
 def _load(path: str):
-    from .recipe import load_recipe
+    from .recipe.load import load_recipe
 
     try:
         return load_recipe(path)
@@ -87,7 +87,7 @@ def push_options(fn):
 def _push(root: Path, repo, private, endpoint) -> None:
     from huggingface_hub.utils import disable_progress_bars
 
-    from .publish import publish
+    from .hub.publish import publish
 
     if not sys.stderr.isatty():
         disable_progress_bars()  # upload bars only help a person watching a terminal
@@ -162,8 +162,8 @@ def push(build_dir: str, repo, private, endpoint) -> None:
 def train(dataset, model, output_dir, revision, split, columns, full, config_path, push_to, **dpo) -> None:
     """Run DPO (TRL) on a preference DATASET: a Hub repo, a jfhub build folder or a local dataset."""
     from .errors import DatasetLayoutError
-    from .train_config import load_train_spec
-    from .train_data import parse_columns
+    from .train.config import load_train_spec
+    from .train.data import parse_columns
 
     try:
         mapping = parse_columns(columns) if columns else None
@@ -181,7 +181,7 @@ def train(dataset, model, output_dir, revision, split, columns, full, config_pat
         spec = load_train_spec(config_path, overrides)
     except ConfigError as e:
         raise ConfigProblems(e) from None
-    from .train import train as run_train
+    from .train.trainer import train as run_train
 
     try:
         result = run_train(spec, echo=click.echo)
@@ -214,8 +214,8 @@ def train(dataset, model, output_dir, revision, split, columns, full, config_pat
 def evaluate(ic, revision, model, model_revision, captions, prompt, max_new_tokens, batch_size, device,
              out_dir, compare) -> None:
     """Judge-free caption scores (precision, recall, F1, CHAIR) on an IC dataset."""
-    from .ic_score import compare as compare_summaries
-    from .ic_score import format_compare, format_table
+    from .ic.score import compare as compare_summaries
+    from .ic.score import format_compare, format_table
 
     if compare:
         a, b = (json.loads(Path(p).read_text()) for p in compare)
@@ -223,7 +223,7 @@ def evaluate(ic, revision, model, model_revision, captions, prompt, max_new_toke
         return
     if not ic or bool(model) == bool(captions):
         raise InputProblem("give --ic DATASET and exactly one of --model MODEL or --captions FILE (or --compare A B)")
-    from . import evaluate as ev
+    from .ic import evaluate as ev
 
     try:
         items = ev.load_ic(ic, revision)
@@ -299,7 +299,7 @@ def loop(recipe, ic, ic_revision, rounds, out_dir, train_config, full, eval_max_
               help="Rewrite the table between the field markers of this README instead of printing.")
 def schema_doc(readme) -> None:
     """Print the recipe fields as a Markdown table (generated from the JSON Schema)."""
-    from .schema_doc import fields_table, with_table
+    from .recipe.doc import fields_table, with_table
 
     if readme is None:
         click.echo(fields_table())

@@ -40,7 +40,7 @@ def jfhub_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_recipe():
-    from judgefree_hub.recipe import load_recipe
+    from judgefree_hub.recipe.load import load_recipe
 
     return load_recipe(ROOT / "recipes" / "smoke.json")
 

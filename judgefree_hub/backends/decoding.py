@@ -14,7 +14,7 @@ from typing import Optional, Protocol, Sequence
 import torch
 from PIL import Image
 
-from ..recipe import GenerationSpec
+from ..recipe.load import GenerationSpec
 from .mixing import mix_scores, next_tokens
 
 

@@ -16,7 +16,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, DynamicCach
 
 from ..devices import pick_device, pick_dtype
 from ..errors import ModelLoadError
-from ..recipe import ModelSpec
+from ..recipe.load import ModelSpec
 from .decoding import Branch
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import SourceError
-from ..recipe import Recipe
+from ..recipe.load import Recipe
 from ..records import Sample
 from . import folder, hf_dataset, jsonl, world  # noqa: F401  (register the kinds)
 from .base import SOURCES, Row, Source, SourceContext

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Mapping, Sequence
 
 from ..backends.decoding import AnswerPlan, Branch, StepModel, decode_answers
-from ..recipe import GenerationSpec
+from ..recipe.load import GenerationSpec
 from ..records import LoadedSample, Pair
 from ..registry import Registry
 

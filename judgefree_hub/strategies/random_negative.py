@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..backends.decoding import AnswerPlan, Branch, StepModel, decode_answers
-from ..recipe import GenerationSpec
+from ..recipe.load import GenerationSpec
 from ..records import LoadedSample, Pair
 from ..seeding import derive_seed
 from .base import STRATEGIES, Strategy

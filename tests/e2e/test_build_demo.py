@@ -57,7 +57,7 @@ def test_output_loads_with_datasets(built):
     manifest = json.loads((root / "manifest.json").read_text())
     assert len(ds) == manifest["rows"]
     assert {"__key__", "jpg", "json"} <= set(ds.column_names)
-    from judgefree_hub.preference_rows import FIELDS
+    from judgefree_hub.output.rows import FIELDS
 
     assert set(ds.features["json"]) == set(FIELDS)
     row = ds[0]
@@ -132,7 +132,7 @@ def test_dpo_step_with_trl_on_the_built_pairs(built, tmp_path):
     from trl import DPOConfig, DPOTrainer
 
     from judgefree_hub.demo import resolve
-    from judgefree_hub.preference_rows import to_trl
+    from judgefree_hub.output.rows import to_trl
 
     root, _ = built
     urls = sorted(str(p) for p in (root / "data").glob("*.tar"))

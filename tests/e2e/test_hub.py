@@ -132,7 +132,7 @@ def copy_build(demo_build, tmp_path) -> Path:
 @pytest.mark.parametrize("faults", [["preupload:1:fail"], ["lfs-upload:2:drop"], ["commit:1:fail"],
                                     ["lfs-batch:1:drop", "commit:1:drop"]])
 def test_transient_faults_retry_to_one_clean_version(demo_build, tmp_path, faults):
-    from judgefree_hub.publish import publish
+    from judgefree_hub.hub.publish import publish
 
     root = copy_build(demo_build, tmp_path)
     with LocalHub(tmp_path / "hub", tokens=[TOKEN], faults=faults) as url:
@@ -152,7 +152,7 @@ def test_failed_push_leaves_nothing_and_a_rerun_completes_without_reuploading(de
     from huggingface_hub import HfApi
 
     from judgefree_hub.errors import PushError
-    from judgefree_hub.publish import publish
+    from judgefree_hub.hub.publish import publish
 
     root = copy_build(demo_build, tmp_path)
     always = [f"commit:{n}:fail" for n in range(1, 9)]
@@ -179,7 +179,7 @@ def test_tag_failure_then_rerun_tags_the_same_commit(demo_build, tmp_path):
     from huggingface_hub import HfApi
 
     from judgefree_hub.errors import PushError
-    from judgefree_hub.publish import publish
+    from judgefree_hub.hub.publish import publish
 
     root = copy_build(demo_build, tmp_path)
     hub = LocalHub(tmp_path / "hub", tokens=[TOKEN], faults=[f"tag:{n}:fail" for n in range(1, 5)])

@@ -90,7 +90,7 @@ def test_bad_manifest_lines_are_reported_and_nothing_is_written(tmp_path):
 
 
 def test_starter_set_round_trips_through_the_local_hub(starter, tmp_path, monkeypatch, online_to_local_hub):
-    from judgefree_hub.publish import publish
+    from judgefree_hub.hub.publish import publish
     from judgefree_hub.testing.hub import LocalHub
 
     root, _ = starter

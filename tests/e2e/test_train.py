@@ -12,8 +12,8 @@ from conftest import ROOT, run_jfhub
 from PIL import Image
 
 from judgefree_hub.testing.hub import LocalHub
-from judgefree_hub.train import train
-from judgefree_hub.train_config import load_train_spec
+from judgefree_hub.train.trainer import train
+from judgefree_hub.train.config import load_train_spec
 
 pytestmark = pytest.mark.slow
 TOKEN = "hf_trainTestToken"
@@ -31,7 +31,7 @@ def spec(dataset, out, **over):
 
 
 def test_train_from_the_local_hub_by_tag(demo_build, tmp_path, monkeypatch, online_to_local_hub):
-    from judgefree_hub.publish import publish
+    from judgefree_hub.hub.publish import publish
 
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     with LocalHub(tmp_path / "hub", tokens=[TOKEN]) as url:

@@ -1,6 +1,6 @@
 import yaml
 
-from judgefree_hub.card import render_preference_card, size_category
+from judgefree_hub.card.render import render_preference_card, size_category
 
 STATS = {
     "samples": 10, "pairs": 7, "reversed": 2, "reversal_rate": 2 / 7,
@@ -37,7 +37,7 @@ def test_card_metadata_and_body(demo_recipe):
 def test_real_model_card_has_no_random_weights_warning(tmp_path):
     from pathlib import Path
 
-    from judgefree_hub.recipe import load_recipe
+    from judgefree_hub.recipe.load import load_recipe
 
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "llava.json")
     card = render_preference_card(recipe, STATS, SHARDS)

@@ -2,8 +2,8 @@ import pytest
 from PIL import Image
 
 from judgefree_hub.errors import SourceError
-from judgefree_hub.evaluate import ICItem, dataset_vocabulary, read_captions, score_all
-from judgefree_hub.ic_score import Element, ImageTruth
+from judgefree_hub.ic.evaluate import ICItem, dataset_vocabulary, read_captions, score_all
+from judgefree_hub.ic.score import Element, ImageTruth
 
 
 def item(id_, *elements):

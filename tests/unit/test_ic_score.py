@@ -8,7 +8,7 @@ import json
 import pytest
 
 from judgefree_hub.errors import ConfigError
-from judgefree_hub.ic_score import (
+from judgefree_hub.ic.score import (
     Element,
     ImageTruth,
     compare,
@@ -17,7 +17,7 @@ from judgefree_hub.ic_score import (
     score_caption,
     summarize,
 )
-from judgefree_hub.vocab import load_vocabulary, singular
+from judgefree_hub.ic.vocab import load_vocabulary, singular
 
 COCO_80 = [
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",

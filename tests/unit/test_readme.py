@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from judgefree_hub.schema_doc import fields_table, with_table
+from judgefree_hub.recipe.doc import fields_table, with_table
 
 ROOT = Path(__file__).resolve().parents[2]
 

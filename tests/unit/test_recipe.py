@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from judgefree_hub.errors import RecipeError
-from judgefree_hub.recipe import load_recipe, recipe_from_dict
+from judgefree_hub.recipe.load import load_recipe, recipe_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,7 +103,7 @@ def test_invalid_json_names_line(tmp_path):
 
 def test_schema_enums_match_registries():
     from judgefree_hub.builders import BUILDERS
-    from judgefree_hub.recipe import load_schema
+    from judgefree_hub.recipe.load import load_schema
     from judgefree_hub.sources import SOURCES
     from judgefree_hub.strategies import STRATEGIES
     from judgefree_hub.verifiers import VERIFIERS

@@ -4,7 +4,7 @@ import tarfile
 
 import webdataset as wds
 
-from judgefree_hub.shards import ShardStore
+from judgefree_hub.output.shards import ShardStore
 
 
 def members(n, tag="a"):

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from judgefree_hub.errors import ConfigError
-from judgefree_hub.train_config import load_train_spec
+from judgefree_hub.train.config import load_train_spec
 
 BASE = {"dataset": "org/pairs", "model": "llava-hf/llava-1.5-7b-hf", "output_dir": "out"}
 

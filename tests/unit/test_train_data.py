@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from judgefree_hub.errors import DatasetLayoutError
-from judgefree_hub.preference_rows import FIELD_TYPES, FIELDS
-from judgefree_hub.train_data import Layout, detect_layout, parse_columns, to_trl_dataset
+from judgefree_hub.output.rows import FIELD_TYPES, FIELDS
+from judgefree_hub.train.data import Layout, detect_layout, parse_columns, to_trl_dataset
 
 PROMPTS = ("What is shown?", "Name the colour.")
 CHOSEN = ("A red square.", "Blue.")

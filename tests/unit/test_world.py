@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from judgefree_hub.errors import ConfigError
-from judgefree_hub.ic_manifest import read_manifest
+from judgefree_hub.ic.manifest import read_manifest
 from judgefree_hub.world import (
     Obj, Scene, WorldConfig, describe, elements, export_caption_set, export_ic_set, render,
     sample_scene, scene_at, vocabulary,

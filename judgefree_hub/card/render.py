@@ -7,10 +7,10 @@ from typing import Any, Mapping, Optional, Sequence
 
 import jinja2
 
-from .demo import describe as describe_demo
-from .demo import is_demo_ref
-from .recipe import Recipe
-from .preference_rows import features_yaml
+from ..demo import describe as describe_demo
+from ..demo import is_demo_ref
+from ..recipe.load import Recipe
+from ..output.rows import features_yaml
 
 _SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
           (10_000_000, "1M<n<10M"))
@@ -40,7 +40,7 @@ def _source_datasets(recipe: Recipe) -> list[str]:
 
 def _common(recipe: Recipe, stats: dict[str, Any], shards: Sequence[Mapping[str, Any]],
             repo_id: Optional[str]) -> dict[str, Any]:
-    from . import __version__
+    from .. import __version__
 
     return dict(
         license=recipe.license, pretty_name=recipe.pretty_name, version=recipe.version,
@@ -63,7 +63,7 @@ def render_build_card(recipe: Recipe, stats: dict[str, Any], shards: Sequence[Ma
 
 def render_preference_card(recipe: Recipe, stats: dict[str, Any], shards: Sequence[Mapping[str, Any]],
                            repo_id: Optional[str] = None) -> str:
-    from .strategies import STRATEGIES
+    from ..strategies import STRATEGIES
 
     opts = recipe.verifier.options
     gen = recipe.model.generation

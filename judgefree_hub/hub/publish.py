@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from .card import render_build_card
-from .errors import PushError
-from .hub import PushResult, check_publishable, push_version
-from .recipe import Recipe, recipe_from_dict
-from .shards import write_atomic
+from ..card.render import render_build_card
+from ..errors import PushError
+from .push import PushResult, check_publishable, push_version
+from ..recipe.load import Recipe, recipe_from_dict
+from ..output.shards import write_atomic
 
 
 def built_recipe(root: Path) -> Recipe:

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from tqdm.auto import tqdm
 
-from .records import VerifiedPair
+from ..records import VerifiedPair
 
 
 class BuildProgress:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
-from .errors import ConfigError
-from .recipe import fill_defaults, load_schema, schema_problems
+from ..errors import ConfigError
+from ..recipe.load import fill_defaults, load_schema, schema_problems
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,13 @@ from typing import Any, Mapping, Optional
 
 import jsonschema
 
-from .errors import RecipeError
+from ..errors import RecipeError
 
 
 def load_schema(name: str = "recipe") -> dict:
-    """A JSON Schema shipped in judgefree_hub/schema/ (recipe, train)."""
-    text = resources.files("judgefree_hub.schema").joinpath(f"{name}.schema.json").read_text()
+    """A JSON Schema shipped with the package: recipe (recipe/schema/) or train (train/)."""
+    folder = "train" if name == "train" else "recipe/schema"
+    text = resources.files("judgefree_hub").joinpath(folder, f"{name}.schema.json").read_text()
     return json.loads(text)
 
 

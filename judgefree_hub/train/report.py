@@ -57,7 +57,7 @@ def final_metrics(history: list[dict[str, Any]]) -> dict[str, Any]:
 def _render_card(spec, provenance, layout: str, rows: int, metrics: dict) -> str:
     import trl
 
-    from . import __version__
+    from .. import __version__
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     template = env.from_string(resources.files("judgefree_hub.cards").joinpath("model.md.j2").read_text())
@@ -96,7 +96,7 @@ def push_folder(folder: Path, repo_id: str) -> str:
     """Publish a trained output folder as ONE commit to a model repo."""
     from huggingface_hub import CommitOperationAdd, HfApi
 
-    from .hub import with_retries
+    from ..hub.push import with_retries
 
     api = HfApi()
     with_retries(api.create_repo, f"create repo {repo_id}")(repo_id, repo_type="model", exist_ok=True)

@@ -21,7 +21,7 @@ from typing import Callable, Optional, TypeVar
 
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from .errors import PushError
+from ..errors import PushError
 
 T = TypeVar("T")
 REPO_TYPE = "dataset"
@@ -106,7 +106,7 @@ def version_files(root: Path) -> list[Path]:
 
 def check_publishable(root: Path) -> dict:
     """A push of an unfinished build, or one whose shards differ from its manifest, is refused."""
-    from .shards import sha256_file
+    from ..output.shards import sha256_file
 
     manifest_path = root / "manifest.json"
     if not manifest_path.is_file():

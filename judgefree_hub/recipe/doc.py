@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
-from .recipe import _deref, load_schema
+from .load import _deref, load_schema
 
 Row = tuple[str, str, str, str, str]
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional, Sequence
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .vocab import Lemmas, Phrase, Vocabulary, load_vocabulary, segment, words
 
 KINDS = ("object", "attribute", "text", "count")

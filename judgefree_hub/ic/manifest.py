@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import ConfigError
-from .ic_score import Element, ImageTruth
-from .sources.base import open_rgb
+from ..errors import ConfigError
+from .score import Element, ImageTruth
+from ..sources.base import open_rgb
 
 KINDS = ("object", "attribute", "text", "count")
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")

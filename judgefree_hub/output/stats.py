@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from .records import DropReason
+from ..records import DropReason
 
 
 def iter_shard_rows(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import BuildError
-from .recipe import Recipe
+from ..errors import BuildError
+from ..recipe.load import Recipe
 from .shards import ShardRecord, ShardStore, sha256_file, write_atomic
 
 MANIFEST = "manifest.json"

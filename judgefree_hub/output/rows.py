@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from PIL import Image
 
-from .records import VerifiedPair
+from ..records import VerifiedPair
 
 FIELD_TYPES = {
     "prompt": "string", "chosen": "string", "rejected": "string",

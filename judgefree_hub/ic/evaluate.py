@@ -10,9 +10,9 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from PIL import Image
 
-from .errors import SourceError
-from .ic_score import CaptionScore, Element, ImageTruth, load_vocabulary, score_caption, summarize
-from .recipe import ModelSpec
+from ..errors import SourceError
+from .score import CaptionScore, Element, ImageTruth, load_vocabulary, score_caption, summarize
+from ..recipe.load import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ def load_ic(source: str, revision: Optional[str] = None) -> list[ICItem]:
 
 def caption_images(items: Sequence[ICItem], spec: ModelSpec, prompt: Optional[str] = None) -> dict[str, str]:
     """One greedy caption per image, decoded in batches by the builder's batched loop."""
-    from .backends.decoding import AnswerPlan, Branch, decode_answers
-    from .backends.hf import HFVisionBackend
+    from ..backends.decoding import AnswerPlan, Branch, decode_answers
+    from ..backends.hf import HFVisionBackend
 
     backend = HFVisionBackend.load(spec)
     out: dict[str, str] = {}
@@ -116,7 +116,7 @@ def write_reports(out_dir: Path, scores: Iterable[CaptionScore], summary: dict, 
 
 
 def eval_model_spec(model: str, revision: Optional[str], device: str, batch_size: int, max_new_tokens: int) -> ModelSpec:
-    from .recipe import GenerationSpec
+    from ..recipe.load import GenerationSpec
 
     gen = GenerationSpec(max_new_tokens=max_new_tokens, do_sample=False, temperature=1.0, top_k=0, top_p=1.0)
     return ModelSpec(id=model, revision=revision, dtype="auto", device=device, batch_size=batch_size,

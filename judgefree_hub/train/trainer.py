@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import DatasetLayoutError, ModelLoadError
-from .train_config import TrainSpec
+from ..errors import DatasetLayoutError, ModelLoadError
+from .config import TrainSpec
 
 LM_PROJECTIONS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
@@ -69,7 +69,7 @@ def load_preference_data(spec: TrainSpec):
 def _load_local(local: Path, split: str):
     import datasets
 
-    from .shards import sha256_file
+    from ..output.shards import sha256_file
 
     recipe = json.loads((local / "recipe.json").read_text()) if (local / "recipe.json").is_file() else None
     if (local / "manifest.json").is_file():  # a jfhub build folder
@@ -91,7 +91,7 @@ def load_seed_model(spec: TrainSpec):
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from .backends.hf import resolve_model_path
+    from ..backends.hf import resolve_model_path
 
     dtype = torch.bfloat16 if _use_bf16(spec) else torch.float32
     path = resolve_model_path(spec.model)
@@ -151,8 +151,8 @@ def train(spec: TrainSpec, echo=None) -> TrainResult:
     """Run DPO as the spec says; write adapter/model, processor, card, metrics; maybe push."""
     from trl import DPOTrainer
 
-    from .train_data import layout_of, to_trl_dataset
-    from .train_report import MetricsPrinter, final_metrics, write_outputs
+    from .data import layout_of, to_trl_dataset
+    from .report import MetricsPrinter, final_metrics, write_outputs
 
     t0 = time.perf_counter()
     raw, provenance = load_preference_data(spec)

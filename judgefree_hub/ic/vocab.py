@@ -222,7 +222,7 @@ def load_vocabulary(extra: Optional[Mapping[str, Sequence[str]]] = None) -> Voca
     is a new object. A form the vocabulary already has keeps its object; between extra entries
     the first claim wins, in the order given."""
     problems: list[tuple[str, str]] = []
-    text = resources.files(__name__).joinpath("objects.json").read_text(encoding="utf-8")
+    text = resources.files(__package__).joinpath("objects.json").read_text(encoding="utf-8")
     base = _entries(json.loads(text), problems, named=False)
     if problems:
         raise ConfigError(BUILTIN, problems)
