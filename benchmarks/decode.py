@@ -12,18 +12,14 @@ Both decode greedily the same number of tokens; the script checks they produce t
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 import torch
 from transformers import DynamicCache
 
-from judgefree_hub.backends.decoding import AnswerPlan, Branch, decode_answers
-from judgefree_hub.backends.hf import HFVisionBackend
-from judgefree_hub.backends.mixing import mix_scores
-from judgefree_hub.recipe.load import GenerationSpec, ModelSpec
-from judgefree_hub.sources.base import open_rgb
-from judgefree_hub.sources.folder import package_dir
+from judgefree_hub.backends import AnswerPlan, Branch, decode_answers, load_backend, mix_scores
+from judgefree_hub.recipe import GenerationSpec, ModelSpec
+from judgefree_hub.sources import open_rgb, package_dir
 
 PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "coins.png",
           "hubble_deep_field.jpg", "retina.jpg", "camera.png"]
@@ -105,7 +101,7 @@ def main():
     args = ap.parse_args()
     gen = GenerationSpec(max_new_tokens=args.tokens, do_sample=False, temperature=1.0, top_k=0, top_p=1.0)
     spec = ModelSpec(args.model, None, "auto", args.device, args.batch, gen)
-    backend = HFVisionBackend.load(spec)
+    backend = load_backend(spec)  # a transformers backend: the baseline below uses its model
     # Fixed-length answers make both paths do the same work (EOS would end them at different steps).
     backend.eos_token_ids = frozenset()
     backend.model.generation_config.eos_token_id = None

@@ -62,7 +62,7 @@ def variants(seed: int, images: int) -> dict[str, dict]:
 def build_ic(out: Path, n: int) -> Path:
     """The held-out IC set: world eval scenes 0..n-1, built with the IC builder."""
     from judgefree_hub.builders import BUILDERS
-    from judgefree_hub.recipe.load import recipe_from_dict
+    from judgefree_hub.recipe import recipe_from_dict
     from judgefree_hub.world import WorldConfig, export_ic_set
 
     src = out / "world-ic"

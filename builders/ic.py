@@ -1,26 +1,27 @@
 """The IC builder: an annotated image set -> versioned WebDataset shards + card.
 
 The paper's IC dataset is hard images from many domains whose captions are scored for precision
-and recall of their elements. This builder turns any annotated manifest (ic_manifest.py) into a
+and recall of their elements. This builder turns any annotated manifest (ic/manifest.py) into a
 dataset that `jfhub eval` (and anyone with `datasets`) can load by version. Shards, resume,
-manifest and push work exactly as for preference datasets.
+manifest and push work exactly as for preference datasets (the same build driver).
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from judgefree_hub.output.folder import BuildFolder, BuildResult
-from judgefree_hub.card.render import render_build_card
-from judgefree_hub.ic.manifest import ICRow, read_manifest
-from judgefree_hub.output.rows import encode_image
-from judgefree_hub.recipe.load import Recipe
-from judgefree_hub.sources.base import open_rgb
+from judgefree_hub.card import render_build_card
+from judgefree_hub.ic import ICRow, read_manifest
+from judgefree_hub.output import (
+    BuildProgress, BuildResult, BuildSteps, Finish, ShardContent, ShardRecord, encode_image,
+    run_build,
+)
+from judgefree_hub.recipe import Recipe
+from judgefree_hub.sources import open_rgb
 
 from . import BUILDERS
 
@@ -37,16 +38,6 @@ def ic_record(row: ICRow, caption_prompt: str) -> dict[str, Any]:
     }
 
 
-def _members(recipe: Recipe, rows: Sequence[ICRow]) -> list[dict]:
-    out = recipe.output
-    members = []
-    for row in rows:
-        image = encode_image(open_rgb(row.image_path), out.image_format, out.jpeg_quality)
-        text = json.dumps(ic_record(row, recipe.ic.caption_prompt), sort_keys=True, ensure_ascii=False)
-        members.append({"__key__": row.truth.id, out.image_format: image, "json": text.encode()})
-    return members
-
-
 def ic_stats(rows: Sequence[ICRow]) -> dict[str, Any]:
     kinds = Counter(e.kind for r in rows for e in r.truth.elements)
     domains = Counter(r.truth.domain for r in rows)
@@ -59,24 +50,29 @@ def ic_stats(rows: Sequence[ICRow]) -> dict[str, Any]:
     }
 
 
+class ICSteps(BuildSteps[ICRow]):
+    """Annotated rows -> image + JSON members; statistics from the manifest itself."""
+
+    def __init__(self, recipe: Recipe, rows: Sequence[ICRow]):
+        self.recipe = recipe
+        self.rows = rows
+
+    def shard(self, rows: Sequence[ICRow], progress: BuildProgress) -> ShardContent:
+        out = self.recipe.output
+        members = []
+        for row in rows:
+            image = encode_image(open_rgb(row.image_path), out.image_format, out.jpeg_quality)
+            text = json.dumps(ic_record(row, self.recipe.ic.caption_prompt), sort_keys=True, ensure_ascii=False)
+            members.append({"__key__": row.truth.id, out.image_format: image, "json": text.encode()})
+            progress.update(1)
+        return ShardContent(members, {"samples": len(rows)})
+
+    def finish(self, root: Path, records: Sequence[ShardRecord], shards: Sequence[Mapping[str, Any]]) -> Finish:
+        stats = ic_stats(self.rows)
+        return Finish(stats, render_build_card(self.recipe, stats, shards))
+
+
 @BUILDERS.register("ic")
 def build(recipe: Recipe, out_root: Path, show_progress: bool = True) -> BuildResult:
-    t0 = time.perf_counter()
     rows = read_manifest(recipe.ic.manifest)  # every problem, with line numbers, before writing
-    folder = BuildFolder(out_root, recipe)
-    folder.claim()
-    per = recipe.output.samples_per_shard
-    chunks = [(i, rows[s:s + per]) for i, s in enumerate(range(0, len(rows), per))]
-    if folder.is_complete():
-        folder.check_complete()
-        return folder.result(0, len(chunks), t0)
-    done = folder.shards.finished()
-    todo = [(i, chunk) for i, chunk in chunks if i not in done]
-    for index, chunk in todo:
-        done[index] = folder.shards.write(index, _members(recipe, chunk), index * per, len(chunk),
-                                          {"samples": len(chunk)})
-    manifest = folder.manifest([done[i] for i, _ in chunks])
-    stats = ic_stats(rows)
-    card = render_build_card(recipe, stats, manifest["shards"])
-    folder.finish(manifest, stats, card, extra_files={})
-    return folder.result(len(todo), len(chunks) - len(todo), t0)
+    return run_build(recipe, out_root, rows, ICSteps(recipe, rows), show_progress)

@@ -1,34 +1,32 @@
 """The judge-free preference-pair builder (arXiv 2411.17760).
 
 For each shard of source samples: decode positive and negative answers for a batch in one
-batched forward per step (strategy + backend), score both with CLIP and reverse or drop
-(verifier), write the shard atomically with its marker. Finished shards are skipped on resume;
-the card and manifest are written only when every shard is done.
+batched forward per step (strategy + backend), score both with the verifier and reverse or drop
+(verifier rules), write the shard's members. The build driver (output/driver.py) does the rest:
+resume, atomic shards with markers, and the card, plots and manifest once every shard is done.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
-from judgefree_hub.output.folder import BuildFolder, BuildResult
-from judgefree_hub.card.render import render_build_card
-from judgefree_hub.output.plots import plot_files
-from judgefree_hub.output.rows import encode_image, pair_row, shard_members
-from judgefree_hub.output.progress import BuildProgress
-from judgefree_hub.recipe.load import Recipe
+from judgefree_hub.card import render_build_card
+from judgefree_hub.output import (
+    BuildProgress, BuildResult, BuildSteps, Finish, ShardContent, ShardRecord, build_stats,
+    encode_image, iter_shard_rows, pair_row, plot_files, run_build, shard_members,
+)
+from judgefree_hub.recipe import Recipe
 from judgefree_hub.records import Dropped, DropReason, LoadedSample, Sample, VerifiedPair
 from judgefree_hub.sources import collect_samples
-from judgefree_hub.output.stats import build_stats, iter_shard_rows
 
 from . import BUILDERS
 
 if TYPE_CHECKING:
-    from judgefree_hub.backends.hf import HFVisionBackend
+    from judgefree_hub.backends import Backend
     from judgefree_hub.strategies import Strategy
     from judgefree_hub.verifiers import Verifier
 
@@ -39,20 +37,20 @@ log = logging.getLogger(__name__)
 class _Pipeline:
     """The loaded pieces; created only when some shard still has to be built."""
 
-    backend: "HFVisionBackend"
+    backend: "Backend"
     strategy: "Strategy"
     verifier: "Verifier"
 
 
 def _load_pipeline(recipe: Recipe) -> _Pipeline:
-    from judgefree_hub.backends.hf import HFVisionBackend
+    from judgefree_hub.backends import load_backend
     from judgefree_hub.strategies import STRATEGIES
     from judgefree_hub.verifiers import VERIFIERS
 
     return _Pipeline(
-        backend=HFVisionBackend.load(recipe.model),
-        strategy=STRATEGIES.get(recipe.strategy.name)(recipe.strategy.options, recipe.seed),
-        verifier=VERIFIERS.get(recipe.verifier.name).from_options(recipe.verifier.options),
+        backend=load_backend(recipe.model),
+        strategy=STRATEGIES.get(recipe.strategy.kind)(recipe.strategy.options, recipe.seed),
+        verifier=VERIFIERS.get(recipe.verifier.kind).from_options(recipe.verifier.options),
     )
 
 
@@ -68,55 +66,49 @@ def _load_images(batch: Sequence[Sample]) -> tuple[list[LoadedSample], list[Drop
     return loaded, dropped
 
 
-def _build_shard(recipe: Recipe, pipe: _Pipeline, samples: Sequence[Sample], progress: BuildProgress):
-    members, counts = [], Counter(samples=len(samples))
-    bs = recipe.model.batch_size
-    for start in range(0, len(samples), bs):
-        loaded, dropped = _load_images(samples[start:start + bs])
-        judged = list(dropped)
-        if loaded:
-            pairs = pipe.strategy.generate(loaded, pipe.backend, recipe.model.generation)
-            judged += pipe.verifier.judge(pairs)
-        for item in judged:
-            if isinstance(item, Dropped):
-                counts[f"dropped_{item.reason.value}"] += 1
-                continue
-            members.append(_members(recipe, pipe, item))
-            counts["pairs"] += 1
-            counts["reversed"] += int(item.reversed)
-        progress.update(len(samples[start:start + bs]), judged)
-    return members, counts
+class PreferenceSteps(BuildSteps[Sample]):
+    """Samples -> (strategy + backend) -> pairs -> verifier -> shard members."""
 
+    def __init__(self, recipe: Recipe):
+        self.recipe = recipe
+        self.pipe: Optional[_Pipeline] = None
 
-def _members(recipe: Recipe, pipe: _Pipeline, vp: VerifiedPair) -> dict:
-    row = pair_row(vp, recipe.strategy.name, recipe.model.id, pipe.verifier.describe_id())
-    out = recipe.output
-    image = encode_image(vp.pair.sample.image, out.image_format, out.jpeg_quality)
-    return shard_members(vp.pair.sample.sample.key, image, out.image_format, row)
+    def open(self) -> None:
+        self.pipe = _load_pipeline(self.recipe)
+
+    def shard(self, samples: Sequence[Sample], progress: BuildProgress) -> ShardContent:
+        members, counts = [], Counter(samples=len(samples))
+        bs = self.recipe.model.batch_size
+        for start in range(0, len(samples), bs):
+            batch = samples[start:start + bs]
+            loaded, dropped = _load_images(batch)
+            judged = list(dropped)
+            if loaded:
+                pairs = self.pipe.strategy.generate(loaded, self.pipe.backend, self.recipe.model.generation)
+                judged += self.pipe.verifier.judge(pairs)
+            for item in judged:
+                if isinstance(item, Dropped):
+                    counts[f"dropped_{item.reason.value}"] += 1
+                    continue
+                members.append(self._members(item))
+                counts["pairs"] += 1
+                counts["reversed"] += int(item.reversed)
+            progress.update(len(batch), judged)
+        return ShardContent(members, counts)
+
+    def _members(self, vp: VerifiedPair) -> dict[str, Any]:
+        r = self.recipe
+        row = pair_row(vp, r.strategy.kind, r.model.id, self.pipe.verifier.describe_id())
+        image = encode_image(vp.pair.sample.image, r.output.image_format, r.output.jpeg_quality)
+        return shard_members(vp.pair.sample.sample.key, image, r.output.image_format, row)
+
+    def finish(self, root: Path, records: Sequence[ShardRecord], shards: Sequence[Mapping[str, Any]]) -> Finish:
+        rows = list(iter_shard_rows(root / r.file for r in records))
+        stats = build_stats((r.stats for r in records), rows)
+        return Finish(stats, render_build_card(self.recipe, stats, shards), plot_files(rows))
 
 
 @BUILDERS.register("preference")
 def build(recipe: Recipe, out_root: Path, show_progress: bool = True) -> BuildResult:
-    t0 = time.perf_counter()
     samples = collect_samples(recipe)  # a bad source fails here, before anything is written
-    folder = BuildFolder(out_root, recipe)
-    folder.claim()
-    per = recipe.output.samples_per_shard
-    chunks = [(i, samples[s:s + per]) for i, s in enumerate(range(0, len(samples), per))]
-    if folder.is_complete():
-        folder.check_complete()
-        return folder.result(0, len(chunks), t0)
-    done = folder.shards.finished()
-    todo = [(i, chunk) for i, chunk in chunks if i not in done]
-    pipe: Optional[_Pipeline] = _load_pipeline(recipe) if todo else None
-    with BuildProgress(sum(len(c) for _, c in todo), enabled=show_progress) as progress:
-        for index, chunk in todo:
-            members, counts = _build_shard(recipe, pipe, chunk, progress)
-            done[index] = folder.shards.write(index, members, index * per, len(chunk), counts)
-    records = [done[i] for i, _ in chunks]
-    rows = list(iter_shard_rows(folder.root / r.file for r in records))
-    stats = build_stats((r.stats for r in records), rows)
-    manifest = folder.manifest(records)
-    card = render_build_card(recipe, stats, manifest["shards"])
-    folder.finish(manifest, stats, card, extra_files=plot_files(rows))
-    return folder.result(len(todo), len(chunks) - len(todo), t0)
+    return run_build(recipe, out_root, samples, PreferenceSteps(recipe), show_progress)

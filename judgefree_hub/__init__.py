@@ -5,11 +5,12 @@ WebDataset shards + dataset card. Importing this package does not import torch.
 """
 
 from .errors import BuildError, JfhubError, ModelLoadError, PushError, RecipeError, SourceError
-from .hub.load import load_pairs
-from .recipe.load import Recipe, load_recipe
-from .records import DropReason, Dropped, Pair, Sample, VerifiedPair
+from .hub import load_pairs
+from .output import to_trl
+from .recipe import Recipe, load_recipe
+from .records import Dropped, DropReason, Pair, Sample, VerifiedPair
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "__version__",
@@ -27,4 +28,5 @@ __all__ = [
     "VerifiedPair",
     "load_pairs",
     "load_recipe",
+    "to_trl",
 ]

@@ -46,7 +46,7 @@ class InputProblem(RunProblem):
 
 
 def _load(path: str):
-    from .recipe.load import load_recipe
+    from .recipe import load_recipe
 
     try:
         return load_recipe(path)
@@ -67,7 +67,7 @@ def validate(recipe: str) -> None:
     r = _load(recipe)
     n = len(r.sources)
     click.echo(f"{recipe}: ok ({r.name} v{r.version}, builder {r.builder}, {n} source(s), "
-               f"strategy {r.strategy.name}, verifier {r.verifier.name})")
+               f"strategy {r.strategy.kind}, verifier {r.verifier.kind})")
 
 
 _push_options = [
@@ -87,7 +87,7 @@ def push_options(fn):
 def _push(root: Path, repo, private, endpoint) -> None:
     from huggingface_hub.utils import disable_progress_bars
 
-    from .hub.publish import publish
+    from .hub import publish
 
     if not sys.stderr.isatty():
         disable_progress_bars()  # upload bars only help a person watching a terminal
@@ -162,8 +162,7 @@ def push(build_dir: str, repo, private, endpoint) -> None:
 def train(dataset, model, output_dir, revision, split, columns, full, config_path, push_to, **dpo) -> None:
     """Run DPO (TRL) on a preference DATASET: a Hub repo, a jfhub build folder or a local dataset."""
     from .errors import DatasetLayoutError
-    from .train.config import load_train_spec
-    from .train.data import parse_columns
+    from .train import load_train_spec, parse_columns
 
     try:
         mapping = parse_columns(columns) if columns else None
@@ -181,7 +180,7 @@ def train(dataset, model, output_dir, revision, split, columns, full, config_pat
         spec = load_train_spec(config_path, overrides)
     except ConfigError as e:
         raise ConfigProblems(e) from None
-    from .train.trainer import train as run_train
+    from .train import train as run_train
 
     try:
         result = run_train(spec, echo=click.echo)
@@ -204,6 +203,8 @@ def train(dataset, model, output_dir, revision, split, columns, full, config_pat
 @click.option("--revision", help="Revision of the IC dataset (e.g. a version tag).")
 @click.option("--model", help="Caption with this model (Hub id, local folder, demo:<name>).")
 @click.option("--model-revision", help="Hub revision of the model.")
+@click.option("--backend", default="auto", show_default=True,
+              help="Model-family backend; auto = from the checkpoint's config.json model_type.")
 @click.option("--captions", type=click.Path(dir_okay=False, exists=True), help="Score captions made elsewhere: JSONL of {id, caption}.")
 @click.option("--prompt", help="Caption prompt (default: the dataset's).")
 @click.option("--max-new-tokens", default=128, show_default=True, type=int)
@@ -211,11 +212,11 @@ def train(dataset, model, output_dir, revision, split, columns, full, config_pat
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Report folder (default eval/<model or captions name>).")
 @click.option("--compare", nargs=2, type=click.Path(dir_okay=False, exists=True), help="Compare two summary.json files.")
-def evaluate(ic, revision, model, model_revision, captions, prompt, max_new_tokens, batch_size, device,
+def evaluate(ic, revision, model, model_revision, backend, captions, prompt, max_new_tokens, batch_size, device,
              out_dir, compare) -> None:
     """Judge-free caption scores (precision, recall, F1, CHAIR) on an IC dataset."""
-    from .ic.score import compare as compare_summaries
-    from .ic.score import format_compare, format_table
+    from .ic import compare as compare_summaries
+    from .ic import format_compare, format_table
 
     if compare:
         a, b = (json.loads(Path(p).read_text()) for p in compare)
@@ -228,7 +229,7 @@ def evaluate(ic, revision, model, model_revision, captions, prompt, max_new_toke
     try:
         items = ev.load_ic(ic, revision)
         if model:
-            spec = ev.eval_model_spec(model, model_revision, device, batch_size, max_new_tokens)
+            spec = ev.eval_model_spec(model, model_revision, device, batch_size, max_new_tokens, backend)
             caps = ev.caption_images(items, spec, prompt)
         else:
             caps = ev.read_captions(Path(captions))
@@ -297,10 +298,15 @@ def loop(recipe, ic, ic_revision, rounds, out_dir, train_config, full, eval_max_
 @main.command("schema-doc")
 @click.option("--update", "readme", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Rewrite the table between the field markers of this README instead of printing.")
-def schema_doc(readme) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the whole recipe JSON Schema (skeleton + every fragment), e.g. for an editor.")
+def schema_doc(readme, as_json) -> None:
     """Print the recipe fields as a Markdown table (generated from the JSON Schema)."""
-    from .recipe.doc import fields_table, with_table
+    from .recipe import fields_table, recipe_schema, with_table
 
+    if as_json:
+        click.echo(json.dumps(recipe_schema(), indent=2))
+        return
     if readme is None:
         click.echo(fields_table())
         return

@@ -85,7 +85,7 @@ def _check_settings(spec: LoopSpec) -> None:
 
 def round_recipe(spec: LoopSpec, r: int, model: str):
     """The recipe of round r: the loop's recipe with this round's model and version."""
-    from .recipe.load import recipe_from_dict
+    from .recipe import recipe_from_dict
 
     raw = copy.deepcopy(dict(spec.recipe))
     raw["model"] = {**raw["model"], "id": model, "revision": None}
@@ -94,7 +94,7 @@ def round_recipe(spec: LoopSpec, r: int, model: str):
 
 
 def _train_spec(spec: LoopSpec, dataset: Path, model: str, out: Path):
-    from .train.config import load_train_spec
+    from .train import load_train_spec
 
     settings = {**copy.deepcopy(dict(spec.train)), "dataset": str(dataset), "model": model,
                 "output_dir": str(out), "revision": None, "push_to": None}
@@ -107,9 +107,9 @@ def merge_lora(adapter_dir: Path, base: str, out: Path) -> Path:
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from .backends.hf import resolve_model_path
+    from .demo import model_path
 
-    model = AutoModelForImageTextToText.from_pretrained(resolve_model_path(base))
+    model = AutoModelForImageTextToText.from_pretrained(model_path(base))
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -122,7 +122,7 @@ def merge_lora(adapter_dir: Path, base: str, out: Path) -> Path:
 
 def evaluate_model(spec: LoopSpec, items, model: str, out: Path) -> dict:
     """Caption the IC set with `model`, score it, write the reports; the summary."""
-    from .ic.evaluate import caption_images, eval_model_spec, score_all, write_reports
+    from .ic import caption_images, eval_model_spec, score_all, write_reports
 
     mspec = eval_model_spec(model, None, spec.eval_device, spec.eval_batch_size, spec.eval_max_new_tokens)
     captions = caption_images(items, mspec, spec.eval_prompt)
@@ -145,7 +145,7 @@ def _run_round(spec: LoopSpec, r: int, model: str, items, echo: Echo) -> RoundRe
     folder = _round_dir(spec, r)
     pairs = reversed_ = dropped = loss = None
     if r > 0:
-        from .train.trainer import train
+        from .train import train
 
         recipe = round_recipe(spec, r, model)
         echo(f"round {r}: building pairs with {model}")
@@ -171,7 +171,7 @@ def _run_round(spec: LoopSpec, r: int, model: str, items, echo: Echo) -> RoundRe
 
 def run_loop(spec: LoopSpec, echo: Optional[Echo] = None) -> list[RoundResult]:
     """Rounds 0..spec.rounds; finished rounds (result.json present) are read, not rerun."""
-    from .ic.evaluate import load_ic
+    from .ic import load_ic
 
     echo = echo or (lambda _msg: None)
     round_recipe(spec, 1, spec.recipe["model"]["id"])  # config problems surface before any work

@@ -40,16 +40,16 @@ def jfhub_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_recipe():
-    from judgefree_hub.recipe.load import load_recipe
+    from judgefree_hub.recipe import load_recipe
 
     return load_recipe(ROOT / "recipes" / "smoke.json")
 
 
 @pytest.fixture(scope="session")
 def tiny_backend(jfhub_cache, demo_recipe):
-    from judgefree_hub.backends.hf import HFVisionBackend
+    from judgefree_hub.backends import load_backend
 
-    return HFVisionBackend.load(demo_recipe.model)
+    return load_backend(demo_recipe.model)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,16 @@
-"""Model backends and the batched mixed decoding loop."""
+"""Model-family backends (registry BACKENDS) and the batched mixed decoding loop.
 
-from .decoding import AnswerPlan, Branch, StepModel, decode_answers
+`load_backend(spec)` is the one way in: it picks the backend (recipe `model.backend`, or from
+the checkpoint's `model_type` under auto) and loads the model. A new VLM family is one module
+here with its `<name>.schema.json` options fragment; nothing outside this folder names a
+backend class.
+"""
+
+from . import llava  # noqa: F401  (register the backends)
+from .base import BACKENDS, AnswerPlan, Backend, Branch, StepModel
+from .decoding import decode_answers
 from .mixing import mix_scores, next_tokens
+from .select import backend_class, load_backend, read_model_type
 
-__all__ = ["AnswerPlan", "Branch", "StepModel", "decode_answers", "mix_scores", "next_tokens"]
+__all__ = ["BACKENDS", "AnswerPlan", "Backend", "Branch", "StepModel", "backend_class", "decode_answers",
+           "load_backend", "mix_scores", "next_tokens", "read_model_type"]

@@ -8,50 +8,13 @@ answers leave the batch and the cache, so long answers do not pay for short ones
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional, Protocol, Sequence
+from typing import Sequence
 
 import torch
-from PIL import Image
 
-from ..recipe.load import GenerationSpec
+from ..recipe import GenerationSpec
+from .base import AnswerPlan, Branch, StepModel
 from .mixing import mix_scores, next_tokens
-
-
-@dataclass(frozen=True)
-class Branch:
-    """One row of the batched forward: a prompt and its image, or None for the image-free row."""
-
-    prompt: str
-    image: Optional[Image.Image]
-
-
-@dataclass(frozen=True)
-class AnswerPlan:
-    """One answer to decode from row `cond` (and row `uncond` when ratio > 0) with
-    z = (1 - ratio) z_cond + ratio z_uncond. `seed` drives its sampling when enabled."""
-
-    cond: int
-    uncond: Optional[int]
-    ratio: float
-    seed: int = 0
-
-
-class StepModel(Protocol):
-    """What the loop needs from a backend; rows keep their order across calls."""
-
-    eos_token_ids: frozenset[int]
-
-    def prefill(self, rows: Sequence[Branch]) -> torch.Tensor:
-        """Encode and run the prompts; return last-position logits [R, V]."""
-
-    def step(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Feed one token per live row; return logits [R, V]."""
-
-    def keep_rows(self, keep: torch.Tensor) -> None:
-        """Drop every row not in `keep` (indices into the live rows) from the batch state."""
-
-    def decode_text(self, tokens: list[int]) -> str: ...
 
 
 def _check(rows: Sequence[Branch], answers: Sequence[AnswerPlan]) -> None:

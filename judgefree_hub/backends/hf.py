@@ -1,9 +1,11 @@
-"""transformers backend: AutoProcessor + AutoModelForImageTextToText (LLaVA family first).
+"""The transformers base of the backends: AutoProcessor + AutoModelForImageTextToText.
 
 Loading takes a Hub id (with revision), a local folder, or a demo: ref that the project builds
 itself; all three go through the same from_pretrained calls. Rows with and without an image
-share one left-padded batch and one KV cache; position ids always come from the attention mask
-(prefill and every step), which is what keeps padded rows equal to running them alone.
+share one left-padded batch and one KV cache; position ids come from the attention mask
+(prefill and every step), which keeps padded rows equal to running them alone for families
+with 1-D rotary positions. A family that differs (e.g. Qwen2-VL's 3-D M-RoPE) subclasses this
+in its own module and overrides what differs. Not registered itself: see llava.py.
 """
 
 from __future__ import annotations
@@ -12,22 +14,16 @@ import inspect
 from typing import Optional, Sequence
 
 import torch
-from transformers import AutoModelForImageTextToText, AutoProcessor, DynamicCache
 
+from ..demo import model_path
 from ..devices import pick_device, pick_dtype
 from ..errors import ModelLoadError
-from ..recipe.load import ModelSpec
-from .decoding import Branch
+from ..recipe import GenerationSpec, ModelSpec
+from .base import AnswerPlan, Backend, Branch
+from .decoding import decode_answers
 
 
-def resolve_model_path(model_id: str) -> str:
-    """demo:<name> refs become the local folder the project builds; anything else is passed on."""
-    from .. import demo
-
-    return demo.resolve(model_id) if demo.is_demo_ref(model_id) else model_id
-
-
-class HFVisionBackend:
+class HFVisionBackend(Backend):
     """A loaded image-text-to-text model that decodes batches of branches (see decoding.py)."""
 
     def __init__(self, model, processor, device: torch.device, model_id: str):
@@ -43,8 +39,10 @@ class HFVisionBackend:
 
     @classmethod
     def load(cls, spec: ModelSpec) -> "HFVisionBackend":
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
         device = pick_device(spec.device)
-        path = resolve_model_path(spec.id)
+        path = model_path(spec.id)
         try:
             processor = AutoProcessor.from_pretrained(path, revision=spec.revision)
             model = AutoModelForImageTextToText.from_pretrained(
@@ -56,6 +54,10 @@ class HFVisionBackend:
                 f"{str(e).splitlines()[0]} -- give a local folder or a reachable Hub id"
             ) from e
         return cls(model.to(device), processor, device, spec.id)
+
+    def decode(self, rows: Sequence[Branch], answers: Sequence[AnswerPlan], gen: GenerationSpec,
+               space: str) -> list[str]:
+        return decode_answers(self, rows, answers, gen, space)
 
     # -- prompts -------------------------------------------------------------------------
     def chat_prompt(self, prompt: str, with_image: bool) -> str:
@@ -77,6 +79,8 @@ class HFVisionBackend:
         """Run each distinct (prompt, image) once, then give every row its copy of the cache:
         the positive and the negative of a sample share their image-conditioned prefix, so the
         image is processed and prefilled once, not twice."""
+        from transformers import DynamicCache
+
         unique, index = _dedupe(rows)
         batch = self.encode(unique)
         mask = batch["attention_mask"]

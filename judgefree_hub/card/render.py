@@ -9,8 +9,8 @@ import jinja2
 
 from ..demo import describe as describe_demo
 from ..demo import is_demo_ref
-from ..recipe.load import Recipe
-from ..output.rows import features_yaml
+from ..output import features_yaml
+from ..recipe import Recipe
 
 _SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
           (10_000_000, "1M<n<10M"))
@@ -33,8 +33,8 @@ def _env() -> jinja2.Environment:
 
 
 def _source_datasets(recipe: Recipe) -> list[str]:
-    ids = [s.options["dataset"] for s in recipe.sources if s.name == "hf_dataset"]
-    others = [s for s in recipe.sources if s.name != "hf_dataset"]
+    ids = [s.options["dataset"] for s in recipe.sources if s.kind == "hf_dataset"]
+    others = [s for s in recipe.sources if s.kind != "hf_dataset"]
     return ids + (["original"] if others or not ids else [])
 
 
@@ -64,23 +64,23 @@ def render_build_card(recipe: Recipe, stats: dict[str, Any], shards: Sequence[Ma
 def render_preference_card(recipe: Recipe, stats: dict[str, Any], shards: Sequence[Mapping[str, Any]],
                            repo_id: Optional[str] = None) -> str:
     from ..strategies import STRATEGIES
+    from ..verifiers import VERIFIERS
 
     opts = recipe.verifier.options
     gen = recipe.model.generation
     decoding = (f"sampling, temperature {gen.temperature}, top-k {gen.top_k}, top-p {gen.top_p}"
                 if gen.do_sample else "greedy") + f", at most {gen.max_new_tokens} new tokens"
-    strategy = STRATEGIES.get(recipe.strategy.name)(recipe.strategy.options, recipe.seed)
-    pretrained = opts["pretrained"]
-    verifier = f"open_clip `{opts['model']}`" + (f" / `{pretrained}`" if pretrained else "")
-    refs = [ref for ref in (recipe.model.id, opts["model"]) if is_demo_ref(ref)]
+    strategy = STRATEGIES.get(recipe.strategy.kind)(recipe.strategy.options, recipe.seed)
+    verifier = VERIFIERS.get(recipe.verifier.kind).from_options(opts)
+    refs = [ref for ref in (recipe.model.id, opts.get("model")) if is_demo_ref(ref)]
     random_weights = [ref for ref in refs if ref.startswith("demo:tiny-")]
     demo_models = [(ref, describe_demo(ref)) for ref in refs if ref not in random_weights]
     return _env().get_template("preference.md.j2").render(
         **_common(recipe, stats, shards, repo_id), random_weights=random_weights, demo_models=demo_models,
         model_id=recipe.model.id, model_revision=recipe.model.revision, decoding_line=decoding,
-        strategy_line=strategy.describe(), verifier_line=verifier, long_text=opts["long_text"],
+        strategy_line=strategy.describe(), verifier_line=verifier.describe(), long_text=opts.get("long_text", "n/a"),
         reverse=opts["reverse"], reverse_margin=opts["reverse_margin"], min_gap=opts["min_gap"], seed=recipe.seed,
-        sources_line=", ".join(f"{s.options['name']} ({s.name})" for s in recipe.sources),
+        sources_line=", ".join(f"{s.options['name']} ({s.kind})" for s in recipe.sources),
         size_category=size_category(stats["pairs"]), source_datasets=_source_datasets(recipe),
         features_yaml=features_yaml(recipe.output.image_format, indent=2),
     )

@@ -44,7 +44,7 @@ _STALE_TMP_S = 3 * 3600.0
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEMO_MODELS", "DESCRIPTIONS", "default_cache_dir", "describe", "is_demo_ref", "resolve"]
+__all__ = ["DEMO_MODELS", "DESCRIPTIONS", "default_cache_dir", "describe", "is_demo_ref", "model_path", "resolve"]
 
 
 def describe(ref: str) -> str:
@@ -55,6 +55,12 @@ def describe(ref: str) -> str:
 def is_demo_ref(ref: str) -> bool:
     """True for model references of the form `demo:<name>`."""
     return isinstance(ref, str) and ref.startswith(PREFIX)
+
+
+def model_path(ref: str) -> str:
+    """What from_pretrained gets for a model reference: demo:<name> becomes the local folder the
+    project builds (built on first use); a Hub id or a folder is passed on as it is."""
+    return str(resolve(ref)) if is_demo_ref(ref) else ref
 
 
 def default_cache_dir() -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from ..output.rows import to_trl
+from ..output import to_trl
 
 
 def _image_column(columns) -> str:

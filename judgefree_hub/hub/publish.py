@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from ..card.render import render_build_card
+from ..card import render_build_card
 from ..errors import PushError
+from ..output import write_atomic
+from ..recipe import Recipe, recipe_from_dict
 from .push import PushResult, check_publishable, push_version
-from ..recipe.load import Recipe, recipe_from_dict
-from ..output.shards import write_atomic
 
 
 def built_recipe(root: Path) -> Recipe:

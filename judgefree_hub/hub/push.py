@@ -106,7 +106,7 @@ def version_files(root: Path) -> list[Path]:
 
 def check_publishable(root: Path) -> dict:
     """A push of an unfinished build, or one whose shards differ from its manifest, is refused."""
-    from ..output.shards import sha256_file
+    from ..output import sha256_file
 
     manifest_path = root / "manifest.json"
     if not manifest_path.is_file():

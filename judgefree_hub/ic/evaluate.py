@@ -11,8 +11,8 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from PIL import Image
 
 from ..errors import SourceError
+from ..recipe import ModelSpec
 from .score import CaptionScore, Element, ImageTruth, load_vocabulary, score_caption, summarize
-from ..recipe.load import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -48,16 +48,15 @@ def load_ic(source: str, revision: Optional[str] = None) -> list[ICItem]:
 
 
 def caption_images(items: Sequence[ICItem], spec: ModelSpec, prompt: Optional[str] = None) -> dict[str, str]:
-    """One greedy caption per image, decoded in batches by the builder's batched loop."""
-    from ..backends.decoding import AnswerPlan, Branch, decode_answers
-    from ..backends.hf import HFVisionBackend
+    """One greedy caption per image, decoded in batches by the builder's backend and loop."""
+    from ..backends import AnswerPlan, Branch, load_backend
 
-    backend = HFVisionBackend.load(spec)
+    backend = load_backend(spec)
     out: dict[str, str] = {}
     for start in range(0, len(items), spec.batch_size):
         batch = items[start:start + spec.batch_size]
         rows = [Branch(prompt or it.caption_prompt, it.image) for it in batch]
-        texts = decode_answers(backend, rows, [AnswerPlan(i, None, 0.0) for i in range(len(rows))],
+        texts = backend.decode(rows, [AnswerPlan(i, None, 0.0) for i in range(len(rows))],
                                spec.generation, "logits")
         out.update({it.truth.id: text for it, text in zip(batch, texts, strict=True)})
     return out
@@ -115,12 +114,14 @@ def write_reports(out_dir: Path, scores: Iterable[CaptionScore], summary: dict, 
     (out_dir / "summary.json").write_text(json.dumps({**summary, "meta": meta}, indent=2, sort_keys=True) + "\n")
 
 
-def eval_model_spec(model: str, revision: Optional[str], device: str, batch_size: int, max_new_tokens: int) -> ModelSpec:
-    from ..recipe.load import GenerationSpec
+def eval_model_spec(model: str, revision: Optional[str], device: str, batch_size: int, max_new_tokens: int,
+                    backend: str = "auto") -> ModelSpec:
+    """Greedy decoding settings for captioning an IC set with `model`."""
+    from ..recipe import GenerationSpec
 
     gen = GenerationSpec(max_new_tokens=max_new_tokens, do_sample=False, temperature=1.0, top_k=0, top_p=1.0)
     return ModelSpec(id=model, revision=revision, dtype="auto", device=device, batch_size=batch_size,
-                     generation=gen)
+                     generation=gen, backend=backend)
 
 
 __all__ = ["ICItem", "caption_images", "eval_model_spec", "load_ic", "read_captions",

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import ConfigError
+from ..sources import open_rgb
 from .score import Element, ImageTruth
-from ..sources.base import open_rgb
 
 KINDS = ("object", "attribute", "text", "count")
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -213,7 +213,7 @@ def _assign(entries, lemmas: Lemmas, phrases: dict, extra: bool, problems: list)
             phrases.setdefault(key, target)
 
 
-BUILTIN = "judgefree_hub/vocab/objects.json"
+BUILTIN = "judgefree_hub/ic/objects.json"
 
 
 def load_vocabulary(extra: Optional[Mapping[str, Sequence[str]]] = None) -> Vocabulary:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import BuildError
-from ..recipe.load import Recipe
+from ..recipe import Recipe
 from .shards import ShardRecord, ShardStore, sha256_file, write_atomic
 
 MANIFEST = "manifest.json"

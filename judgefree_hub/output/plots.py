@@ -7,13 +7,15 @@ PNG tag, so the same rows give the same bytes and a rebuild stays byte-identical
 from __future__ import annotations
 
 import io
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
-def _png(fig: Figure) -> bytes:
+def _png(fig: "Figure") -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
@@ -21,6 +23,8 @@ def _png(fig: Figure) -> bytes:
 
 
 def _hist(values: Sequence[float], title: str, xlabel: str, bins: int | Sequence[float]) -> bytes:
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(5, 3), layout="constrained")
     ax = fig.add_subplot()
     if values:

@@ -17,7 +17,12 @@ class BuildProgress:
         self.reversed = 0
         self.t0 = time.perf_counter()
 
-    def update(self, n_samples: int, judged: Sequence[object]) -> None:
+    def update(self, n_samples: int, judged: Sequence[object] = ()) -> None:
+        """`n_samples` more done; `judged` (pairs and drops) feeds the pairs/s and reversal
+        figures, which only a preference build has."""
+        if not judged:
+            self.bar.update(n_samples)
+            return
         kept = [j for j in judged if isinstance(j, VerifiedPair)]
         self.pairs += len(kept)
         self.reversed += sum(j.reversed for j in kept)

@@ -16,8 +16,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from webdataset import TarWriter
-
 SHARD_NAME = "train-{:06d}.tar"
 TAR_MTIME = 0
 
@@ -91,6 +89,10 @@ class ShardStore:
     def write(self, index: int, samples: Iterable[Mapping[str, bytes]], first_sample: int,
               num_samples: int, stats: Mapping[str, int]) -> ShardRecord:
         """Write one shard (members: '__key__' plus extension -> bytes) and then its marker."""
+        from webdataset import (
+            TarWriter,  # imported here: it takes a second, and readers never need it
+        )
+
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.progress_dir.mkdir(parents=True, exist_ok=True)
         path = self.data_dir / SHARD_NAME.format(index)

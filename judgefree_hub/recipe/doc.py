@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
-from .load import _deref, load_schema
+from .schema import recipe_schema
+from .validate import deref as _deref
 
 Row = tuple[str, str, str, str, str]
 
@@ -46,7 +47,9 @@ def _object_rows(obj: dict, root: dict, prefix: str, skip: tuple = ()) -> Iterat
         tag, cond = next(iter(branch["if"]["properties"].items()))
         label = f"{prefix} ({tag} = {cond['const']})"
         yield (f"`{label}`", "object", "", "", then.get("description", ""))
-        yield from _object_rows(then, root, prefix, skip=(tag,))
+        # Fields the object already listed with the same schema (a family's shared fields).
+        same = tuple(k for k, v in then["properties"].items() if obj.get("properties", {}).get(k) == v)
+        yield from _object_rows(then, root, prefix, skip=(tag, *same))
 
 
 def _nested_rows(full: dict, root: dict, path: str) -> Iterator[Row]:
@@ -57,7 +60,7 @@ def _nested_rows(full: dict, root: dict, path: str) -> Iterator[Row]:
 
 
 def fields_table() -> str:
-    schema = load_schema()
+    schema = recipe_schema()
     lines = ["| field | type | default | range | description |", "|---|---|---|---|---|"]
     for row in _object_rows(schema, schema, ""):
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in row) + " |")

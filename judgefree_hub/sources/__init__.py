@@ -1,14 +1,16 @@
-"""Image and prompt sources (registry SOURCES); one module per kind."""
+"""Image and prompt sources (registry SOURCES): one module per kind, each with its options
+fragment `<kind>.schema.json`; the fields every kind has are in base.json."""
 
 from __future__ import annotations
 
 from ..errors import SourceError
-from ..recipe.load import Recipe
+from ..recipe import Recipe
 from ..records import Sample
 from . import folder, hf_dataset, jsonl, world  # noqa: F401  (register the kinds)
-from .base import SOURCES, Row, Source, SourceContext
+from .base import SOURCES, Row, Source, SourceContext, open_rgb
+from .folder import package_dir
 
-__all__ = ["SOURCES", "Row", "Source", "SourceContext", "collect_samples"]
+__all__ = ["SOURCES", "Row", "Source", "SourceContext", "collect_samples", "open_rgb", "package_dir"]
 
 
 def collect_samples(recipe: Recipe) -> list[Sample]:
@@ -17,7 +19,7 @@ def collect_samples(recipe: Recipe) -> list[Sample]:
     out: list[Sample] = []
     seen: dict[str, str] = {}
     for spec in recipe.sources:
-        source = SOURCES.get(spec.name)(spec.options, ctx)
+        source = SOURCES.get(spec.kind)(spec.options, ctx)
         for sample in source.samples():
             if sample.key in seen:
                 raise SourceError(

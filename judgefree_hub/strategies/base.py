@@ -1,7 +1,8 @@
 """Hallucination strategies: how the rejected answer of a pair is made (registry STRATEGIES).
 
 A strategy only plans rows and answers; the backend's one batched decoding loop runs them. So a
-new strategy is one class that says which branches each answer reads and with which ratio.
+new strategy is one class that says which branches each answer reads and with which ratio, plus
+its options fragment `<name>.schema.json` next to it.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, Mapping, Sequence
 
-from ..backends.decoding import AnswerPlan, Branch, StepModel, decode_answers
-from ..recipe.load import GenerationSpec
+from ..backends.base import AnswerPlan, Backend, Branch
+from ..recipe import GenerationSpec
 from ..records import LoadedSample, Pair
 from ..registry import Registry
 
@@ -29,9 +30,9 @@ class Strategy(ABC):
         """Rows, answers (positive of sample i at 2i, negative at 2i+1) and the recorded
         (positive ratio, negative ratio) per sample."""
 
-    def generate(self, batch: Sequence[LoadedSample], model: StepModel, gen: GenerationSpec) -> list[Pair]:
+    def generate(self, batch: Sequence[LoadedSample], backend: Backend, gen: GenerationSpec) -> list[Pair]:
         rows, answers, ratios = self.plan(batch)
-        texts = decode_answers(model, rows, answers, gen, self.space)
+        texts = backend.decode(rows, answers, gen, self.space)
         return [
             Pair(sample=s, positive=texts[2 * i], negative=texts[2 * i + 1],
                  positive_ratio=ratios[i][0], negative_ratio=ratios[i][1])

@@ -12,7 +12,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from PIL import Image
 
-from ..backends.decoding import AnswerPlan, Branch
+from ..backends.base import AnswerPlan, Branch
 from ..records import LoadedSample
 from ..seeding import derive_seed, rng
 from .base import STRATEGIES, Strategy

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..backends.decoding import AnswerPlan, Branch, StepModel, decode_answers
-from ..recipe.load import GenerationSpec
+from ..backends.base import AnswerPlan, Backend, Branch
+from ..recipe import GenerationSpec
 from ..records import LoadedSample, Pair
 from ..seeding import derive_seed
 from .base import STRATEGIES, Strategy
@@ -28,9 +28,9 @@ class RandomNegativeStrategy(Strategy):
                    for i, s in enumerate(batch)]
         return rows, answers, [(None, None)] * len(batch)
 
-    def generate(self, batch: Sequence[LoadedSample], model: StepModel, gen: GenerationSpec) -> list[Pair]:
+    def generate(self, batch: Sequence[LoadedSample], backend: Backend, gen: GenerationSpec) -> list[Pair]:
         rows, answers, _ = self.plan(batch)
-        texts = decode_answers(model, rows, answers, gen, self.space)
+        texts = backend.decode(rows, answers, gen, self.space)
         return [Pair(sample=s, positive=texts[i], negative=texts[(i + 1) % len(batch)],
                      positive_ratio=None, negative_ratio=None)
                 for i, s in enumerate(batch)]

@@ -1,18 +1,19 @@
 """`jfhub train` settings: a JSON config validated like recipes, with flags layered on top.
 
 The merged object (config file, then command-line overrides) is validated once against
-schema/train.schema.json and frozen into TrainSpec; nothing downstream reads raw dicts.
+train/train.schema.json and frozen into TrainSpec; nothing downstream reads raw dicts.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from ..errors import ConfigError
-from ..recipe.load import fill_defaults, load_schema, schema_problems
+from ..recipe import fill_defaults, schema_problems
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,12 @@ class TrainSpec:
         return out
 
 
+def train_schema() -> dict:
+    """The JSON Schema of train.json (train/train.schema.json)."""
+    text = resources.files("judgefree_hub").joinpath("train", "train.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
 def _deep_merge(base: dict, over: Mapping) -> dict:
     out = dict(base)
     for key, value in over.items():
@@ -86,7 +93,7 @@ def load_train_spec(config_path: Optional[str | Path], overrides: Mapping[str, A
         except json.JSONDecodeError as e:
             raise ConfigError(label, [("$", f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}")]) from None
     merged = _deep_merge(raw, overrides)
-    schema = load_schema("train")
+    schema = train_schema()
     problems = schema_problems(merged, schema)
     if problems:
         raise ConfigError(label, problems)

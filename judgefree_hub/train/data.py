@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from PIL import Image
 
 from ..errors import DatasetLayoutError
-from ..output.rows import FIELD_TYPES, FIELDS, to_trl
+from ..output import FIELD_TYPES, FIELDS, to_trl
 
 ROLES = ("prompt", "chosen", "rejected", "image")
 TRL_COLUMNS = ("images", "prompt", "chosen", "rejected")

@@ -96,7 +96,7 @@ def push_folder(folder: Path, repo_id: str) -> str:
     """Publish a trained output folder as ONE commit to a model repo."""
     from huggingface_hub import CommitOperationAdd, HfApi
 
-    from ..hub.push import with_retries
+    from ..hub import with_retries
 
     api = HfApi()
     with_retries(api.create_repo, f"create repo {repo_id}")(repo_id, repo_type="model", exist_ok=True)

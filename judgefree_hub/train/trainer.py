@@ -69,7 +69,7 @@ def load_preference_data(spec: TrainSpec):
 def _load_local(local: Path, split: str):
     import datasets
 
-    from ..output.shards import sha256_file
+    from ..output import sha256_file
 
     recipe = json.loads((local / "recipe.json").read_text()) if (local / "recipe.json").is_file() else None
     if (local / "manifest.json").is_file():  # a jfhub build folder
@@ -91,10 +91,10 @@ def load_seed_model(spec: TrainSpec):
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from ..backends.hf import resolve_model_path
+    from ..demo import model_path
 
     dtype = torch.bfloat16 if _use_bf16(spec) else torch.float32
-    path = resolve_model_path(spec.model)
+    path = model_path(spec.model)
     try:
         processor = AutoProcessor.from_pretrained(path, revision=spec.model_revision)
         model = AutoModelForImageTextToText.from_pretrained(path, revision=spec.model_revision, dtype=dtype)

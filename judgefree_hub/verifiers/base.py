@@ -1,8 +1,9 @@
-"""The verifier extension point and its model-free rules.
+"""The verifier extension point (VERIFIERS) and its model-free rules.
 
 A verifier turns generated `Pair`s into `VerifiedPair`s (chosen/rejected final) or `Dropped`s.
 The rules live in pure functions so they can be tested without loading a model, and so every
-verifier kind applies the same reversal and drop policy (method.md, section 2).
+verifier kind applies the same reversal and drop policy (method.md, section 2); their options
+(reverse, reverse_margin, min_gap) are in base.json, shared by every kind's fragment.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ class Verifier(abc.ABC):
     def from_options(cls, options: Mapping[str, Any]) -> Verifier:
         """Build from the recipe's `verifier` object (defaults filled), so the builder needs
         only `VERIFIERS.get(name).from_options(options)`."""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """One line for the dataset card: what scores the answers (model and weights)."""
 
     @abc.abstractmethod
     def describe_id(self) -> str:

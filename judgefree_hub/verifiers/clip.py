@@ -30,7 +30,7 @@ _HOWTO = ("offline, pass a local weights file as pretrained, "
 
 @dataclass(frozen=True)
 class Params:
-    """The recipe's `verifier` object; defaults match recipe.schema.json."""
+    """The recipe's `verifier` object; defaults match clip.schema.json and base.json."""
 
     model: str = "ViT-L-14-336"
     pretrained: Optional[str] = "openai"
@@ -102,8 +102,12 @@ class ClipVerifier(Verifier):
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> ClipVerifier:
-        """From the recipe's verifier object (defaults filled); `name` is ignored."""
+        """From the recipe's verifier object (defaults filled); `kind` is ignored."""
         return cls(Params(**{f.name: options[f.name] for f in fields(Params) if f.name in options}))
+
+    def describe(self) -> str:
+        p = self.params
+        return f"open_clip `{p.model}`" + (f" / `{p.pretrained}`" if p.pretrained else "")
 
     def describe_id(self) -> str:
         """e.g. clip:ViT-L-14-336/openai; local paths keep only their last part, so rows do not

@@ -4,10 +4,10 @@ import json
 import shutil
 
 import pytest
-
 from judgefree_hub.builders.preference import build
+
 from judgefree_hub.errors import BuildError
-from judgefree_hub.recipe.load import recipe_from_dict
+from judgefree_hub.recipe import recipe_from_dict
 from judgefree_hub.sources.folder import package_dir
 
 pytestmark = pytest.mark.slow

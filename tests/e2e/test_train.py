@@ -12,8 +12,8 @@ from conftest import ROOT, run_jfhub
 from PIL import Image
 
 from judgefree_hub.testing.hub import LocalHub
-from judgefree_hub.train.trainer import train
 from judgefree_hub.train.config import load_train_spec
+from judgefree_hub.train.trainer import train
 
 pytestmark = pytest.mark.slow
 TOKEN = "hf_trainTestToken"

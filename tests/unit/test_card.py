@@ -37,7 +37,7 @@ def test_card_metadata_and_body(demo_recipe):
 def test_real_model_card_has_no_random_weights_warning(tmp_path):
     from pathlib import Path
 
-    from judgefree_hub.recipe.load import load_recipe
+    from judgefree_hub.recipe import load_recipe
 
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "llava.json")
     card = render_preference_card(recipe, STATS, SHARDS)

@@ -17,3 +17,19 @@ def test_validate_and_help_do_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert "recipes/smoke.json: ok (jfhub-smoke v0.1.0" in out.stdout
     assert "HEAVY []" in out.stdout
+
+
+def test_schema_doc_json_is_the_assembled_schema_and_validates_the_shipped_recipes():
+    import json
+
+    import jsonschema
+
+    out = subprocess.run([sys.executable, "-m", "judgefree_hub.cli", "schema-doc", "--json"], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    schema = json.loads(out.stdout)
+    assert set(schema["$defs"]) == {"source", "strategy", "verifier"}
+    for name in ("demo.json", "smoke.json", "llava.json", "ic-starter.json"):
+        jsonschema.Draft202012Validator(schema).validate(json.loads((ROOT / "recipes" / name).read_text()))
+    bad = json.loads((ROOT / "recipes" / "smoke.json").read_text())
+    bad["verifier"]["name"] = "clip"
+    assert not jsonschema.Draft202012Validator(schema).is_valid(bad)

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from judgefree_hub.errors import RecipeError
-from judgefree_hub.recipe.load import load_recipe, recipe_from_dict
+from judgefree_hub.recipe import load_recipe, recipe_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,7 +17,7 @@ def demo_raw() -> dict:
 def test_shipped_recipes_validate(name):
     r = load_recipe(ROOT / "recipes" / name)
     assert r.builder == "preference"
-    assert r.strategy.name == "mix"
+    assert r.strategy.kind == "mix"
 
 
 @pytest.mark.parametrize("name", ["world-ic.json", "ic-starter.json"])
@@ -28,14 +28,14 @@ def test_shipped_ic_recipes_validate(name):
 def test_world_source_and_ablation_options_validate(tmp_path):
     raw = json.loads((ROOT / "recipes" / "demo.json").read_text())
     r = load_recipe(ROOT / "recipes" / "demo.json")
-    assert r.sources[0].name == "world" and r.sources[0].options["split"] == "eval"
+    assert r.sources[0].kind == "world" and r.sources[0].options["split"] == "eval"
     assert r.verifier.options["reverse"] is True
     raw["verifier"]["reverse"] = False
     raw["strategy"] = {"name": "random_negative"}
     r = recipe_from_dict(raw, base_dir=tmp_path)
-    assert r.verifier.options["reverse"] is False and r.strategy.name == "random_negative"
+    assert r.verifier.options["reverse"] is False and r.strategy.kind == "random_negative"
     raw["sources"][0]["prompts"] = []
-    with pytest.raises(RecipeError, match="a world source needs at least one prompt"):
+    with pytest.raises(RecipeError, match=r"\$\.sources\[0\]\.prompts: must have at least 1 item"):
         recipe_from_dict(raw, base_dir=tmp_path)
 
 
@@ -70,6 +70,14 @@ BAD = [
     (lambda r: r["output"].update(samples_per_shard=0), "$.output.samples_per_shard", "must be >= 1"),
     (lambda r: r["strategy"]["negative_ratio"].update(min=0.9, max=0.2), "$.strategy.negative_ratio.min", "must be <= max"),
     (lambda r: r["sources"].append({"kind": "jsonl", "path": "missing.jsonl"}), "$.sources[1].path", "no such file"),
+    (lambda r: r["sources"][0].update(path="no-such-folder"), "$.sources[0].path", "no such folder"),
+    (lambda r: r["sources"][0].update(package="jfhub_no_such_package"), "$.sources[0].path",
+     "package 'jfhub_no_such_package' (from 'package') is not installed"),
+    (lambda r: r["sources"][0].update(package="not a package"), "$.sources[0].package", "importable package name"),
+    (lambda r: r["verifier"].update(kind="clipp"), "$.verifier.kind", "did you mean 'clip'"),
+    (lambda r: r["verifier"].update(name="clip"), "$.verifier", "unknown field 'name'"),
+    (lambda r: r["verifier"].update(long_txt="truncate"), "$.verifier", "did you mean 'long_text'"),
+    (lambda r: r["model"].update(backend="qwen"), "$.model.backend", "must be one of 'auto', 'llava'"),
 ]
 
 
@@ -103,15 +111,18 @@ def test_invalid_json_names_line(tmp_path):
 
 def test_schema_enums_match_registries():
     from judgefree_hub.builders import BUILDERS
-    from judgefree_hub.recipe.load import load_schema
+
+    from judgefree_hub.backends import BACKENDS
+    from judgefree_hub.recipe import recipe_schema
     from judgefree_hub.sources import SOURCES
     from judgefree_hub.strategies import STRATEGIES
     from judgefree_hub.verifiers import VERIFIERS
 
-    s = load_schema()
+    s = recipe_schema()
     assert s["$defs"]["strategy"]["properties"]["name"]["enum"] == STRATEGIES.names()
-    assert sorted(s["$defs"]["source"]["properties"]["kind"]["enum"]) == SOURCES.names()
-    assert s["properties"]["verifier"]["properties"]["name"]["enum"] == VERIFIERS.names()
+    assert s["$defs"]["source"]["properties"]["kind"]["enum"] == SOURCES.names()
+    assert s["$defs"]["verifier"]["properties"]["kind"]["enum"] == VERIFIERS.names()
+    assert s["properties"]["model"]["properties"]["backend"]["enum"] == ["auto", *BACKENDS.names()]
     assert s["properties"]["builder"]["enum"] == BUILDERS.names()
 
 
@@ -136,3 +147,21 @@ def test_hub_settings():
     raw["hub"] = {"repo": "not a repo"}
     with pytest.raises(RecipeError, match=r"\$\.hub\.repo: must be a Hub repo id such as org/name"):
         recipe_from_dict(raw, base_dir=ROOT / "recipes")
+
+
+def test_a_verifier_without_kind_is_the_default_kind():
+    raw = demo_raw()
+    raw["verifier"].pop("kind", None)
+    r = recipe_from_dict(raw, base_dir=ROOT / "recipes")
+    assert r.verifier.kind == "clip" and r.verifier.options["long_text"] == "sentence_mean"
+    raw.pop("verifier")
+    assert recipe_from_dict(raw, base_dir=ROOT / "recipes").verifier.options["model"] == "ViT-L-14-336"
+
+
+def test_shared_fields_are_checked_in_every_kind():
+    """base.json fields (name, limit, ...) apply to each source kind through its fragment."""
+    for src in ({"kind": "world", "count": 2, "prompts": ["p"]}, {"kind": "jsonl", "path": "m.jsonl"},
+                {"kind": "hf_dataset", "dataset": "d"}):
+        raw = {**demo_raw(), "sources": [{**src, "limit": 0}]}
+        with pytest.raises(RecipeError, match=r"\$\.sources\[0\]\.limit: must be >= 1"):
+            recipe_from_dict(raw, base_dir=ROOT / "recipes", check_paths=False)

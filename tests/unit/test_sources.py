@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from judgefree_hub.errors import SourceError
-from judgefree_hub.recipe.load import recipe_from_dict
+from judgefree_hub.recipe import recipe_from_dict
 from judgefree_hub.sources import collect_samples
 
 

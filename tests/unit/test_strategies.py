@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 from PIL import Image
 
 from judgefree_hub.records import LoadedSample, Sample
@@ -74,24 +73,23 @@ def test_mix_blank_image_unconditional_rows_see_a_grey_image():
     assert "blank image" in s.describe()
 
 
-class _EchoModel:
-    """Stands in for decode_answers: the answer to a row is its image's colour."""
+class _EchoBackend:
+    """Stands in for a backend: the answer to a row is its image's colour."""
 
-
-def test_random_negative_takes_the_next_samples_answer(monkeypatch):
-    from judgefree_hub.strategies import random_negative as rn
-
-    def fake_decode(model, rows, answers, gen, space):
+    def decode(self, rows, answers, gen, space):
         assert all(a.uncond is None and a.ratio == 0.0 for a in answers)
         return [f"answer for {rows[a.cond].image.getpixel((0, 0))}" for a in answers]
 
-    monkeypatch.setattr(rn, "decode_answers", fake_decode)
+
+def test_random_negative_takes_the_next_samples_answer():
+    from judgefree_hub.strategies import random_negative as rn
+
     s = rn.RandomNegativeStrategy({}, seed=0)
     batch = [loaded("a", "red"), loaded("b", "blue"), loaded("c", "green")]
-    pairs = s.generate(batch, _EchoModel(), None)
+    pairs = s.generate(batch, _EchoBackend(), None)
     own = [f"answer for {b.image.getpixel((0, 0))}" for b in batch]
     assert [p.positive for p in pairs] == own
     assert [p.negative for p in pairs] == own[1:] + own[:1]
     assert all(p.positive_ratio is None and p.negative_ratio is None for p in pairs)
-    alone = s.generate(batch[:1], _EchoModel(), None)
+    alone = s.generate(batch[:1], _EchoBackend(), None)
     assert alone[0].positive == alone[0].negative  # nothing else to borrow: the verifier drops it
