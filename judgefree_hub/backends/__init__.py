@@ -6,11 +6,13 @@ here with its `<name>.schema.json` options fragment; nothing outside this folder
 backend class.
 """
 
-from . import llava  # noqa: F401  (register the backends)
+# Each import registers one family's backend.
+from . import llava  # noqa: F401
 from .base import BACKENDS, AnswerPlan, Backend, Branch, StepModel
+from .check import BackendMismatch, self_check
 from .decoding import decode_answers
 from .mixing import mix_scores, next_tokens
 from .select import backend_class, load_backend, read_model_type
 
-__all__ = ["BACKENDS", "AnswerPlan", "Backend", "Branch", "StepModel", "backend_class", "decode_answers",
+__all__ = ["BACKENDS", "AnswerPlan", "Backend", "BackendMismatch", "Branch", "StepModel", "backend_class", "decode_answers", "self_check",
            "load_backend", "mix_scores", "next_tokens", "read_model_type"]

@@ -74,5 +74,9 @@ class Backend(abc.ABC):
                space: str) -> list[str]:
         """Every answer's text, in the order of `answers`."""
 
+    @abc.abstractmethod
+    def reference_text(self, row: Branch, max_new_tokens: int) -> str:
+        """The model's own greedy answer for one row (its `generate()`), as `decode` writes text."""
+
 
 BACKENDS: Registry[type[Backend]] = Registry("backend")

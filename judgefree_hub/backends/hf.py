@@ -2,18 +2,21 @@
 
 Loading takes a Hub id (with revision), a local folder, or a demo: ref that the project builds
 itself; all three go through the same from_pretrained calls. Rows with and without an image
-share one left-padded batch and one KV cache; position ids come from the attention mask
-(prefill and every step), which keeps padded rows equal to running them alone for families
-with 1-D rotary positions. A family that differs (e.g. Qwen2-VL's 3-D M-RoPE) subclasses this
-in its own module and overrides what differs. Not registered itself: see llava.py.
+share one left-padded batch and one KV cache. Position ids are always passed explicitly, at
+prefill and at every step, and kept per row: by default they come from the attention mask
+(right for families with 1-D rotary positions). A family that differs overrides a hook in its
+own module: `prefill_positions` (e.g. Qwen2-VL's 3-D M-RoPE), `processor_inputs` (how images
+are handed to its processor). Not registered itself: see llava.py.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
 
 import torch
+from PIL import Image
 
 from ..demo import model_path
 from ..devices import pick_device, pick_dtype
@@ -21,6 +24,17 @@ from ..errors import ModelLoadError
 from ..recipe import GenerationSpec, ModelSpec
 from .base import AnswerPlan, Backend, Branch
 from .decoding import decode_answers
+
+
+@dataclass
+class RowState:
+    """Per-row decoding state; rows are indexed along dim -2 of `positions`, dim 0 of `mask`."""
+
+    mask: torch.Tensor
+    """Attention mask [R, length so far]."""
+    positions: torch.Tensor
+    """Position ids of each row's last token: [R, 1], or [K, R, 1] for multi-axis positions."""
+    cache: Any
 
 
 class HFVisionBackend(Backend):
@@ -35,7 +49,7 @@ class HFVisionBackend(Backend):
         self.model_id = model_id
         self.eos_token_ids = _eos_ids(model, self.tokenizer)
         self._cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-        self._state: Optional[dict] = None
+        self._state: Optional[RowState] = None
 
     @classmethod
     def load(cls, spec: ModelSpec) -> "HFVisionBackend":
@@ -67,11 +81,24 @@ class HFVisionBackend(Backend):
         conv = [{"role": "user", "content": content}]
         return self.processor.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
 
-    def encode(self, rows: Sequence[Branch]) -> dict:
+    def processor_inputs(self, texts: list[str], images: list[Optional[Image.Image]]) -> dict[str, Any]:
+        """Keyword arguments for the processor: by default the images of the image rows, flat,
+        in row order (each text holds its own image placeholder)."""
+        flat = [im for im in images if im is not None]
+        return {"text": texts, "images": flat or None}
+
+    def encode(self, rows: Sequence[Branch]) -> dict[str, torch.Tensor]:
+        """The processor's batch for these rows, on the model's device; floating inputs (pixel
+        values) in the model's dtype."""
         texts = [self.chat_prompt(r.prompt, r.image is not None) for r in rows]
-        images = [r.image for r in rows if r.image is not None]
-        batch = self.processor(text=texts, images=images or None, padding=True, return_tensors="pt")
-        return {k: v.to(self.device) for k, v in batch.items()}
+        kwargs = self.processor_inputs(texts, [r.image for r in rows])
+        batch = self.processor(**kwargs, padding=True, return_tensors="pt")
+        return {k: _to(v, self.device, self.model.dtype) for k, v in batch.items()}
+
+    # -- positions (the hook a family with other positions overrides) --------------------
+    def prefill_positions(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Position ids of the prompt tokens [R, L] (or [K, R, L]); 1-D RoPE: from the mask."""
+        return (batch["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
 
     # -- StepModel -----------------------------------------------------------------------
     @torch.inference_mode()
@@ -84,36 +111,61 @@ class HFVisionBackend(Backend):
         unique, index = _dedupe(rows)
         batch = self.encode(unique)
         mask = batch["attention_mask"]
-        pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        positions = self.prefill_positions(batch)
         cache = DynamicCache()
-        kwargs = {k: v for k, v in batch.items() if k not in ("input_ids", "attention_mask")}
-        if "pixel_values" in kwargs:
-            kwargs["pixel_values"] = kwargs["pixel_values"].to(self.model.dtype)
-        out = self.model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=pos,
-                         use_cache=True, logits_to_keep=1, **{self._cache_kw: cache}, **kwargs)
-        self._state = {"mask": mask, "pos": pos[:, -1:], "cache": cache}
-        index = torch.tensor(index)
+        extra = {k: v for k, v in batch.items() if k not in ("input_ids", "attention_mask")}
+        out = self.model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions,
+                         use_cache=True, logits_to_keep=1, **{self._cache_kw: cache}, **extra)
+        self._state = RowState(mask=mask, positions=positions[..., -1:], cache=cache)
+        logits = out.logits[:, -1].float()
         if len(unique) < len(rows):
-            self.keep_rows(index)
-        return out.logits[:, -1].float()[index.to(out.logits.device)]
+            keep = torch.tensor(index, device=logits.device)
+            self.keep_rows(keep)
+            logits = logits[keep]
+        return logits
 
     @torch.inference_mode()
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         st = self._state
-        st["mask"] = torch.cat([st["mask"], st["mask"].new_ones(len(tokens), 1)], dim=-1)
-        st["pos"] = st["pos"] + 1
-        out = self.model(input_ids=tokens.to(self.device)[:, None], attention_mask=st["mask"],
-                         position_ids=st["pos"], use_cache=True, **{self._cache_kw: st["cache"]})
+        st.mask = torch.cat([st.mask, st.mask.new_ones(len(tokens), 1)], dim=-1)
+        st.positions = st.positions + 1  # a generated token is text: every axis advances by one
+        out = self.model(input_ids=tokens.to(self.device)[:, None], attention_mask=st.mask,
+                         position_ids=st.positions, use_cache=True, **{self._cache_kw: st.cache})
         return out.logits[:, -1].float()
 
     def keep_rows(self, keep: torch.Tensor) -> None:
         st = self._state
         keep = keep.to(self.device)
-        st["cache"].batch_select_indices(keep)
-        st["mask"], st["pos"] = st["mask"][keep], st["pos"][keep]
+        st.cache.batch_select_indices(keep)
+        st.mask = st.mask[keep]
+        st.positions = st.positions.index_select(-2, keep)
 
     def decode_text(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+
+    # -- the model's own decoding, for the self-check ------------------------------------
+    @torch.inference_mode()
+    def reference_tokens(self, row: Branch, max_new_tokens: int) -> list[int]:
+        """Greedy tokens from the model's own `generate()` for one row, with a clean generation
+        config (a checkpoint's sampling or repetition settings are not jfhub's greedy)."""
+        from transformers import GenerationConfig
+
+        batch = self.encode([row])
+        config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                                  eos_token_id=sorted(self.eos_token_ids),
+                                  pad_token_id=self.tokenizer.pad_token_id)
+        out = self.model.generate(**batch, generation_config=config)
+        tokens = out[0, batch["input_ids"].shape[1]:].tolist()
+        return next((tokens[:i] for i, t in enumerate(tokens) if t in self.eos_token_ids), tokens)
+
+    def reference_text(self, row: Branch, max_new_tokens: int) -> str:
+        return self.decode_text(self.reference_tokens(row, max_new_tokens))
+
+
+def _to(value: Any, device: torch.device, dtype: torch.dtype) -> Any:
+    if not torch.is_tensor(value):
+        return value
+    return value.to(device, dtype) if value.is_floating_point() else value.to(device)
 
 
 def _dedupe(rows: Sequence[Branch]) -> tuple[list[Branch], list[int]]:

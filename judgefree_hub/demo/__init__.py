@@ -21,7 +21,8 @@ from pathlib import Path
 from judgefree_hub.errors import ModelLoadError
 
 PREFIX = "demo:"
-DEMO_MODELS = ("tiny-llava", "tiny-clip", "world-llava", "world-clip")
+DEMO_MODELS = ("tiny-llava", "tiny-clip", "world-llava", "world-clip", "tiny-llava-next", "tiny-llava-onevision",
+               "tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-idefics3")
 VERSION = "v2"  # bump when a builder changes its output, so old caches are not reused
 COMPLETE_MARKER = ".jfhub-demo-complete"
 _BUILDER_MODULES = {
@@ -29,6 +30,12 @@ _BUILDER_MODULES = {
     "tiny-clip": "judgefree_hub.demo.clip",
     "world-llava": "judgefree_hub.demo.world_llava",
     "world-clip": "judgefree_hub.demo.world_clip",
+    # One tiny random checkpoint per VLM family a backend supports (tests and offline tries).
+    "tiny-llava-next": "judgefree_hub.demo.tiny_llava_next:build_next",
+    "tiny-llava-onevision": "judgefree_hub.demo.tiny_llava_next:build_onevision",
+    "tiny-qwen2-vl": "judgefree_hub.demo.tiny_qwen:build_qwen2_vl",
+    "tiny-qwen2.5-vl": "judgefree_hub.demo.tiny_qwen:build_qwen2_5_vl",
+    "tiny-idefics3": "judgefree_hub.demo.tiny_idefics3:build",
 }
 # What a dataset card says about each demo model (cards must say what the models are).
 DESCRIPTIONS = {
@@ -39,6 +46,11 @@ DESCRIPTIONS = {
                     "co-occurring shapes"),
     "world-clip": ("a small open_clip model trained contrastively by jfhub on unbiased world scenes (another world seed), "
                    "with hard negative captions (seeded, CPU)"),
+    "tiny-llava-next": "a tiny LLaVA-NeXT (anyres) model with RANDOM weights (backend tests only)",
+    "tiny-llava-onevision": "a tiny LLaVA-OneVision (anyres) model with RANDOM weights (backend tests only)",
+    "tiny-qwen2-vl": "a tiny Qwen2-VL (M-RoPE) model with RANDOM weights (backend tests only)",
+    "tiny-qwen2.5-vl": "a tiny Qwen2.5-VL (M-RoPE) model with RANDOM weights (backend tests only)",
+    "tiny-idefics3": "a tiny Idefics3 / SmolVLM (image splitting) model with RANDOM weights (backend tests only)",
 }
 _STALE_TMP_S = 3 * 3600.0
 
@@ -112,7 +124,8 @@ def resolve(ref: str, cache_dir: str | os.PathLike | None = None) -> str:
 def _build(name: str, folder: Path, cache_dir: Path) -> None:
     """Run the builder of demo model `name` (imported lazily: torch, transformers are heavy);
     `cache_dir` is where a builder resolves the demo models it starts from."""
-    importlib.import_module(_BUILDER_MODULES[name]).build(folder, cache_dir)
+    module, _, function = _BUILDER_MODULES[name].partition(":")
+    getattr(importlib.import_module(module), function or "build")(folder, cache_dir)
 
 
 def _is_complete(folder: Path) -> bool:

@@ -111,12 +111,25 @@ def _use_bf16(spec: TrainSpec) -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
+def language_model_projections(model) -> str:
+    """A regex over module names: the attention and MLP projections inside the model's language
+    model (its `get_decoder()`: `language_model` in LLaVA and Qwen-VL, `text_model` in
+    Idefics3), so LoRA never touches the vision tower, whatever the family calls its parts."""
+    import re
+
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
+    prefix = next((name for name, module in model.named_modules() if module is decoder and name), None)
+    if prefix is None:
+        return LM_PROJECTIONS
+    return re.escape(prefix) + r"\..*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+
+
 def lora_config(spec: TrainSpec, model):
     """LoRA on the language model's attention and MLP projections only (not the vision tower)."""
     from peft import LoraConfig
 
     targets = spec.lora.target_modules
-    targets = LM_PROJECTIONS if targets == "language_model" else targets
+    targets = language_model_projections(model) if targets == "language_model" else targets
     if isinstance(targets, str):
         import re
 
