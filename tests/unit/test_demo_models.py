@@ -70,7 +70,8 @@ def greedy(processor, model, image=None, n=24) -> list[int]:
 
 
 def test_refs_and_names():
-    assert demo.DEMO_MODELS == ("tiny-llava", "tiny-clip", "world-llava", "world-clip")
+    assert demo.DEMO_MODELS[:4] == ("tiny-llava", "tiny-clip", "world-llava", "world-clip")
+    assert set(demo.DEMO_MODELS) == set(demo._BUILDER_MODULES) == set(demo.DESCRIPTIONS)
     assert demo.is_demo_ref("demo:tiny-llava") and not demo.is_demo_ref("llava-hf/llava-1.5-7b-hf")
     with pytest.raises(ValueError, match="demo:"):
         demo.resolve("llava-hf/llava-1.5-7b-hf")
