@@ -29,22 +29,29 @@ def _check(rows: Sequence[Branch], answers: Sequence[AnswerPlan]) -> None:
 def decode_answers(
     model: StepModel, rows: Sequence[Branch], answers: Sequence[AnswerPlan], gen: GenerationSpec, space: str
 ) -> list[str]:
-    """Decode every answer; returns their texts in the order of `answers`."""
+    """Decode every answer; returns their texts in the order of `answers`.
+
+    Device-correct by construction: every tensor the loop makes is created on the device of the
+    logits the model returned; the sampling randomness is drawn on the CPU from each answer's
+    own generator (mixing.next_tokens), so a seed gives the same draws on any device. The one
+    device-to-host copy per step is `host_tokens`.
+    """
     _check(rows, answers)
     live_rows = list(range(len(rows)))  # global row ids, in batch order
     live = list(range(len(answers)))  # global answer ids still decoding
-    ratios = torch.tensor([a.ratio for a in answers], dtype=torch.float32)
     gens = [torch.Generator().manual_seed(a.seed) for a in answers] if gen.do_sample else None
     out: list[list[int]] = [[] for _ in answers]
     row_answer = _row_owner(answers)
     logits = model.prefill(rows)
+    ratios = torch.tensor([a.ratio for a in answers], dtype=torch.float32, device=logits.device)
     for step in range(gen.max_new_tokens):
         where = {r: i for i, r in enumerate(live_rows)}
-        cond = torch.tensor([where[answers[a].cond] for a in live])
-        uncond = torch.tensor([where[_uncond_or_cond(answers[a])] for a in live])
-        scores = mix_scores(logits[cond], logits[uncond], ratios[live], space)
-        picked = next_tokens(scores, gen.do_sample, gen.temperature, gen.top_k, gen.top_p,
-                             [gens[a] for a in live] if gens else None).tolist()
+        cond = torch.tensor([where[answers[a].cond] for a in live], device=logits.device)
+        uncond = torch.tensor([where[_uncond_or_cond(answers[a])] for a in live], device=logits.device)
+        live_ratios = ratios[torch.tensor(live, device=logits.device)]
+        scores = mix_scores(logits[cond], logits[uncond], live_ratios, space)
+        picked = host_tokens(next_tokens(scores, gen.do_sample, gen.temperature, gen.top_k, gen.top_p,
+                                         [gens[a] for a in live] if gens else None))
         done = set()
         for a, tok in zip(live, picked):
             if tok in model.eos_token_ids:
@@ -58,11 +65,16 @@ def decode_answers(
             live_rows = [live_rows[i] for i in keep]
             if not live or step + 1 == gen.max_new_tokens:
                 break
-            model.keep_rows(torch.tensor(keep))
+            model.keep_rows(torch.tensor(keep, device=logits.device))
         if step + 1 == gen.max_new_tokens:
             break
-        logits = model.step(torch.tensor([token_of[row_answer[r]] for r in live_rows]))
+        logits = model.step(torch.tensor([token_of[row_answer[r]] for r in live_rows], device=logits.device))
     return [model.decode_text(toks) for toks in out]
+
+
+def host_tokens(picked: torch.Tensor) -> list[int]:
+    """The chosen token ids, copied to the host (the loop's one synchronisation per step)."""
+    return picked.tolist()
 
 
 def _uncond_or_cond(a: AnswerPlan) -> int:

@@ -21,7 +21,7 @@ def mix_scores(cond: torch.Tensor, uncond: torch.Tensor, h: torch.Tensor, space:
     cond, uncond = cond.float(), uncond.float()
     if space == "logprobs":
         cond, uncond = cond.log_softmax(-1), uncond.log_softmax(-1)
-    h_col = h.to(cond.dtype).unsqueeze(-1)
+    h_col = h.to(cond.device, cond.dtype).unsqueeze(-1)  # ratios may come from the host
     if space == "probs":
         p = (1 - h_col) * cond.softmax(-1) + h_col * uncond.softmax(-1)
         mixed = p.log()
@@ -55,9 +55,23 @@ def next_tokens(
     top_p: float = 1.0,
     generators: Optional[Sequence[torch.Generator]] = None,
 ) -> torch.Tensor:
-    """Greedy argmax, or one seeded draw per row (each row has its own generator, so a row's
-    tokens do not depend on which other rows share the batch)."""
+    """Greedy argmax, or one seeded draw per row, on the scores' device.
+
+    Each row has its own CPU generator (so a row's tokens do not depend on which other rows
+    share the batch); it gives one uniform number per step, moved to the scores' device, and
+    the token is read off the cumulative distribution there. The draws are the same on every
+    device; only the probabilities are computed where the model runs.
+    """
     if not do_sample:
         return scores.argmax(-1)
     probs = filter_top_k_top_p(scores / temperature, top_k, top_p).softmax(-1)
-    return torch.stack([torch.multinomial(p, 1, generator=g)[0] for p, g in zip(probs, generators)])
+    u = torch.stack([torch.rand((), generator=g, dtype=torch.float64) for g in generators])
+    return sample_from(probs, u.to(probs.device))
+
+
+def sample_from(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF sampling: per row the first token whose cumulative probability exceeds
+    u * total (u in [0, 1)); a token of probability 0 is never chosen."""
+    cdf = probs.double().cumsum(-1)
+    target = (u * cdf[:, -1]).unsqueeze(-1)
+    return torch.searchsorted(cdf, target, right=True).squeeze(-1).clamp(max=probs.shape[-1] - 1)
