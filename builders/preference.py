@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from judgefree_hub.verifiers import Verifier
 
 log = logging.getLogger(__name__)
+CHECK_ATTEMPTS = 16  # samples tried for a readable image to self-check the backend on
 
 
 @dataclass
@@ -73,8 +74,18 @@ class PreferenceSteps(BuildSteps[Sample]):
         self.recipe = recipe
         self.pipe: Optional[_Pipeline] = None
 
-    def open(self) -> None:
+    def open(self, samples: Sequence[Sample]) -> None:
+        """Load the pipeline, then the backend's self-check on the first readable sample: the
+        batched loop must write what the model's own generate() writes (backends/check.py)."""
+        from judgefree_hub.backends import Branch, self_check
+
         self.pipe = _load_pipeline(self.recipe)
+        for sample in samples[:CHECK_ATTEMPTS]:
+            loaded, _ = _load_images([sample])
+            if loaded:
+                row = Branch(sample.prompt, loaded[0].image)
+                self_check(self.pipe.backend, row, self.recipe.model.id)
+                return
 
     def shard(self, samples: Sequence[Sample], progress: BuildProgress) -> ShardContent:
         members, counts = [], Counter(samples=len(samples))

@@ -49,9 +49,11 @@ def load_ic(source: str, revision: Optional[str] = None) -> list[ICItem]:
 
 def caption_images(items: Sequence[ICItem], spec: ModelSpec, prompt: Optional[str] = None) -> dict[str, str]:
     """One greedy caption per image, decoded in batches by the builder's backend and loop."""
-    from ..backends import AnswerPlan, Branch, load_backend
+    from ..backends import AnswerPlan, Branch, load_backend, self_check
 
     backend = load_backend(spec)
+    if items:
+        self_check(backend, Branch(prompt or items[0].caption_prompt, items[0].image), spec.id)
     out: dict[str, str] = {}
     for start in range(0, len(items), spec.batch_size):
         batch = items[start:start + spec.batch_size]

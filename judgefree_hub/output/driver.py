@@ -2,10 +2,11 @@
 
 A builder hands it the items to build from (samples, annotated images) and a `BuildSteps`
 object that says how to turn one shard's items into tar members and what to finish with. The
-driver owns the order that makes builds resumable and honest: claim the version folder, cut the
-items into shards (`output.samples_per_shard` each, never depending on what was built before),
-skip shards whose markers and bytes match, load models only if a shard is missing, write each
-shard atomically with its marker, and write the manifest (the completion marker) last.
+driver owns the order that makes builds resumable and honest: refuse a folder of another recipe, cut
+the items into shards (`output.samples_per_shard` each, never depending on what was built
+before), skip shards whose markers and bytes match, load and self-check models only if a shard
+is missing, then claim the folder, write each shard atomically with its marker, and write the
+manifest (the completion marker) last.
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ class Finish:
 class BuildSteps(abc.ABC, Generic[T]):
     """A builder's own stages; everything else is the driver's."""
 
-    def open(self) -> None:
-        """Load what shards need (models, verifiers); called only when some shard is missing."""
+    def open(self, items: Sequence[T]) -> None:
+        """Load what shards need (models, verifiers) and check them on real input (`items`: those
+        of the shards still to build, in order); called only when some shard is missing, and
+        before anything is written, so a model that fails to load or to check leaves nothing."""
 
     @abc.abstractmethod
     def shard(self, items: Sequence[T], progress: BuildProgress) -> ShardContent:
@@ -77,7 +80,7 @@ def run_build(recipe: Recipe, out_root: Path, items: Sequence[T], steps: BuildSt
     """Build (or resume, or confirm) the version of `recipe` under `out_root` from `items`."""
     t0 = time.perf_counter()
     folder = BuildFolder(out_root, recipe)
-    folder.claim()
+    folder.check_owner()
     plans = shard_plans(len(items), recipe.output.samples_per_shard)
     if folder.is_complete():
         folder.check_complete()
@@ -85,7 +88,8 @@ def run_build(recipe: Recipe, out_root: Path, items: Sequence[T], steps: BuildSt
     done = folder.shards.finished()
     todo = [p for p in plans if p.index not in done]
     if todo:
-        steps.open()
+        steps.open([item for p in todo for item in items[p.first:p.first + p.count]])
+    folder.claim()
     with BuildProgress(sum(p.count for p in todo), enabled=show_progress) as progress:
         for p in todo:
             content = steps.shard(items[p.first:p.first + p.count], progress)

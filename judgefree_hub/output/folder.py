@@ -1,7 +1,8 @@
 """The layout of one built version, OUT/<name>/<version>/, and its life cycle.
 
-recipe.json (resolved) is written first and pins the folder to one recipe: running another
-recipe under the same name and version is refused. manifest.json is written LAST, atomically:
+recipe.json (resolved) is written once the models have loaded and passed their self-check,
+before the first shard, and pins the folder to one recipe: running another recipe under the
+same name and version is refused. manifest.json is written LAST, atomically:
 a folder without it is an unfinished build, whatever else it holds.
 """
 
@@ -43,18 +44,23 @@ class BuildFolder:
     def is_complete(self) -> bool:
         return self.manifest_path.is_file()
 
-    def claim(self) -> None:
-        """Create the folder for this recipe, or check that it already belongs to it."""
-        self.root.mkdir(parents=True, exist_ok=True)
+    def check_owner(self) -> None:
+        """Refuse (before any work) a folder that holds this version built from another recipe.
+        Reads only: a build that fails later has written nothing."""
         path = self.root / "recipe.json"
-        text = self.recipe.resolved_json()
-        if path.is_file() and path.read_text() != text:
+        if path.is_file() and path.read_text() != self.recipe.resolved_json():
             raise BuildError(
                 f"{self.root} holds version {self.recipe.version} built from a different recipe; "
                 f"bump 'version' in the recipe (or remove that folder)"
             )
+
+    def claim(self) -> None:
+        """Create the folder for this recipe (its recipe.json), or check that it belongs to it."""
+        self.check_owner()
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / "recipe.json"
         if not path.is_file():
-            write_atomic(path, text.encode())
+            write_atomic(path, self.recipe.resolved_json().encode())
 
     def check_complete(self) -> None:
         """A complete build must still match its manifest; a changed shard is an error, not

@@ -77,3 +77,19 @@ def test_noise_image_strategy_builds(tmp_path):
     ds = datasets.load_dataset(str(result.root), split="train")
     assert ds.features["json"]["chosen_ratio"] == datasets.Value("float64")
     assert ds.features["png"] == datasets.Image() and len(ds) == result.stats["pairs"]
+
+
+def test_a_backend_that_decodes_other_text_stops_at_the_self_check_and_writes_nothing(tmp_path, monkeypatch):
+    """Wrong positions (all zero) still give fluent-looking text, just not the model's: the
+    self-check compares the batched loop with the model's own generate() before any write."""
+    import torch
+
+    from judgefree_hub.backends import BackendMismatch
+    from judgefree_hub.backends.hf import HFVisionBackend
+
+    monkeypatch.setattr(HFVisionBackend, "prefill_positions", lambda self, batch: torch.zeros_like(batch["input_ids"]))
+    with pytest.raises(BackendMismatch, match=r"self-check failed for model 'demo:tiny-llava' with backend 'llava'"):
+        build(small_recipe(tmp_path), tmp_path / "out", show_progress=False)
+    assert not (tmp_path / "out").exists()
+    monkeypatch.undo()
+    assert build(small_recipe(tmp_path), tmp_path / "out", show_progress=False).stats["samples"] == 3

@@ -27,7 +27,7 @@ def test_auto_reads_the_model_type_of_the_demo_checkpoint(jfhub_cache):
     assert backend_class(spec("demo:tiny-llava")).name == "llava"
 
 
-@pytest.mark.parametrize("model_type", ["qwen2_vl", "qwen2_5_vl", "idefics3", "llava_next", "mllama", None])
+@pytest.mark.parametrize("model_type", ["mllama", "paligemma", "gemma3", "bert", None])
 def test_auto_refuses_a_family_no_backend_takes_before_loading_weights(tmp_path, model_type):
     path = config_only(tmp_path, model_type)
     with pytest.raises(ModelLoadError) as info:
@@ -60,7 +60,7 @@ def recipe_with_model(**model):
 def test_recipe_backend_field():
     assert recipe_with_model().model.backend == "auto"
     assert recipe_with_model(backend="llava").model.backend == "llava"
-    with pytest.raises(RecipeError, match=r"\$\.model\.backend: must be one of 'auto', 'llava'.*did you mean 'llava'"):
+    with pytest.raises(RecipeError, match=r"\$\.model\.backend: must be one of 'auto', .*did you mean 'llava'"):
         recipe_with_model(backend="lava")
     with pytest.raises(RecipeError, match=r"\$\.model\.backend_options: unknown field 'min_pixels'"):
         recipe_with_model(backend="llava", backend_options={"min_pixels": 1})

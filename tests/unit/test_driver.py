@@ -23,7 +23,7 @@ class Toy(BuildSteps[int]):
         self.opened = 0
         self.built: list[list[int]] = []
 
-    def open(self):
+    def open(self, items):
         self.opened += 1
 
     def shard(self, items, progress):
@@ -93,3 +93,16 @@ def test_another_recipe_under_the_same_version_is_refused_before_any_stage(tmp_p
     with pytest.raises(BuildError, match="different recipe"):
         run_build(recipe(per_shard=2), tmp_path, [1, 2], steps, show_progress=False)
     assert (steps.opened, steps.built) == (0, [])
+
+
+def test_the_models_are_opened_and_checked_before_anything_is_written(tmp_path):
+    class Broken(Toy):
+        def open(self, items):
+            super().open(items)
+            assert items == [0, 1, 2, 3, 4]  # every item still to build, in order
+            raise BuildError("self-check failed")
+
+    with pytest.raises(BuildError, match="self-check failed"):
+        run_build(recipe(), tmp_path, list(range(5)), Broken(), show_progress=False)
+    assert not (tmp_path / "toy").exists()  # nothing written: the version is not locked
+    run_build(recipe(per_shard=2), tmp_path, list(range(5)), Toy(), show_progress=False)  # another recipe builds

@@ -77,7 +77,7 @@ BAD = [
     (lambda r: r["verifier"].update(kind="clipp"), "$.verifier.kind", "did you mean 'clip'"),
     (lambda r: r["verifier"].update(name="clip"), "$.verifier", "unknown field 'name'"),
     (lambda r: r["verifier"].update(long_txt="truncate"), "$.verifier", "did you mean 'long_text'"),
-    (lambda r: r["model"].update(backend="qwen"), "$.model.backend", "must be one of 'auto', 'llava'"),
+    (lambda r: r["model"].update(backend="lava"), "$.model.backend", "(did you mean 'llava'?)"),
 ]
 
 
