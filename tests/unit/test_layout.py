@@ -169,3 +169,24 @@ def test_importing_the_package_and_validating_load_no_model_code():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.count(": ok (") == 3
     assert "HEAVY []" in out.stdout
+
+
+def test_every_data_file_of_the_package_is_declared_package_data():
+    """An editable install reads the source tree; a wheel carries only declared package data,
+    and the recipe schema is assembled from the fragments at run time."""
+    import fnmatch
+    import tomllib
+
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    dirs = {pkg: ROOT / path for pkg, path in setup["package-dir"].items()}
+    declared = setup["package-data"]
+    missing = []
+    for pkg in setup["packages"]:
+        folder = dirs.get(pkg, ROOT / pkg.replace(".", "/"))
+        for data in folder.rglob("*"):
+            rel = data.relative_to(folder).as_posix()
+            if data.suffix not in (".json", ".j2") or "/" in rel and (folder / rel.split("/")[0] / "__init__.py").exists():
+                continue
+            if not any(fnmatch.fnmatch(rel, pattern) for pattern in declared.get(pkg, [])):
+                missing.append(f"{pkg}: {rel}")
+    assert not missing
