@@ -8,6 +8,9 @@ backend class.
 
 # Each import registers one family's backend.
 from . import llava  # noqa: F401
+from . import qwen2_vl  # noqa: F401
+from . import llava_next  # noqa: F401
+from . import idefics3  # noqa: F401
 from .base import BACKENDS, AnswerPlan, Backend, Branch, StepModel
 from .check import BackendMismatch, self_check
 from .decoding import decode_answers
