@@ -73,7 +73,7 @@ def make_config(vocab_size: int, bos: int, eos: int, pad: int, image_token_id: i
 
 
 @torch.no_grad()
-def _make_image_matter(model: LlavaForConditionalGeneration, gen: torch.Generator) -> None:
+def make_image_matter(model: LlavaForConditionalGeneration, gen: torch.Generator) -> None:
     """Re-draw the projector with std gain/sqrt(fan_in): unit-scale image embeddings, so the
     image moves the answer as much as the prompt does."""
     proj = model.model.multi_modal_projector
@@ -83,7 +83,7 @@ def _make_image_matter(model: LlavaForConditionalGeneration, gen: torch.Generato
         lin.bias.zero_()
 
 
-def _unreadable_ids(tokenizer) -> list[int]:
+def unreadable_ids(tokenizer) -> list[int]:
     """Ids greedy decoding should never pick: specials but EOS, and byte pieces that decode to
     control characters or broken UTF-8 (a random model emits them as often as words)."""
     ids = [i for i in tokenizer.all_special_ids if i != tokenizer.eos_token_id]
@@ -97,10 +97,10 @@ def _unreadable_ids(tokenizer) -> list[int]:
 
 
 @torch.no_grad()
-def _make_text_readable(model: LlavaForConditionalGeneration, tokenizer) -> None:
+def make_text_readable(model: LlavaForConditionalGeneration, tokenizer) -> None:
     """Zero the output rows of unreadable tokens: their logit stays 0 while the best of ~900
     random logits is far above it, so greedy text is words and never holds <image> or <pad>."""
-    model.lm_head.weight[_unreadable_ids(tokenizer)] = 0.0
+    model.lm_head.weight[unreadable_ids(tokenizer)] = 0.0
 
 
 def build(folder: str | Path, cache_dir: str | Path | None = None) -> None:
@@ -118,8 +118,8 @@ def build(folder: str | Path, cache_dir: str | Path | None = None) -> None:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         model = LlavaForConditionalGeneration(config)
-        _make_image_matter(model, torch.Generator().manual_seed(SEED + 1))
-        _make_text_readable(model, tokenizer)
+        make_image_matter(model, torch.Generator().manual_seed(SEED + 1))
+        make_text_readable(model, tokenizer)
     model.eval()
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,

@@ -27,7 +27,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from judgefree_hub.demo.llava import _unreadable_ids
+from judgefree_hub.demo.llava import unreadable_ids
 from judgefree_hub.demo.tokenizer import corpus_lines
 
 SEED = 4321
@@ -123,7 +123,7 @@ def build(folder: str | Path, cache_dir: str | Path | None = None) -> None:
         raise AssertionError(f"processor image_seq_len {IMAGE_SEQ_LEN} != the model's "
                              f"{model.model.image_seq_len}")
     with torch.no_grad():  # greedy text is words: specials but EOS, control bytes never win
-        model.lm_head.weight[_unreadable_ids(tokenizer)] = 0.0
+        model.lm_head.weight[unreadable_ids(tokenizer)] = 0.0
     model.eval()
     model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_token_id,
                                                eos_token_id=tokenizer.eos_token_id,

@@ -34,7 +34,7 @@ from transformers import (
     SiglipVisionConfig,
 )
 
-from judgefree_hub.demo.llava import _make_image_matter, _make_text_readable
+from judgefree_hub.demo.llava import make_image_matter, make_text_readable
 from judgefree_hub.demo.tokenizer import VOCAB_SIZE, build_tokenizer, corpus_lines
 
 SEED = 4321
@@ -110,8 +110,8 @@ def _seeded(cls, config):
 
 def _save(model, processor, tokenizer, folder: Path) -> None:
     """Projector and output rows as tiny-llava's, a plain greedy generation config, then save."""
-    _make_image_matter(model, torch.Generator().manual_seed(SEED + 1))
-    _make_text_readable(model, tokenizer)
+    make_image_matter(model, torch.Generator().manual_seed(SEED + 1))
+    make_text_readable(model, tokenizer)
     model.eval().generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, do_sample=False, max_new_tokens=64)
@@ -160,7 +160,7 @@ def ov_tokenizer() -> Qwen2Tokenizer:
         vocab=model["vocab"], merges=merges, eos_token="<|im_end|>", pad_token="<|endoftext|>",
         unk_token=None, extra_special_tokens={"image_token": "<image>", "video_token": "<video>"},
         model_max_length=1024, padding_side="left")
-    # ChatML's opening marker is special too (never generated: see _make_text_readable)
+    # ChatML's opening marker is special too (never generated: see make_text_readable)
     qwen.add_special_tokens({"extra_special_tokens": ["<|im_start|>"]})
     qwen.chat_template = OV_TEMPLATE
     return qwen

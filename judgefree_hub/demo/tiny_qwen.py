@@ -33,7 +33,7 @@ from transformers import (
     Qwen2VLVideoProcessor,
 )
 
-from judgefree_hub.demo.llava import _unreadable_ids
+from judgefree_hub.demo.llava import unreadable_ids
 from judgefree_hub.demo.tokenizer import corpus_lines
 
 SEED = 2024
@@ -147,7 +147,7 @@ def _save(folder: Path, model_class, config, processor_class, tokenizer) -> None
         torch.manual_seed(SEED)
         model = model_class(config).eval()
     with torch.no_grad():
-        model.lm_head.weight[_unreadable_ids(tokenizer)] = 0.0
+        model.lm_head.weight[unreadable_ids(tokenizer)] = 0.0
     ids = _token_ids(tokenizer)
     model.generation_config = GenerationConfig(eos_token_id=[ids[IM_END], ids[PAD]],
                                                pad_token_id=ids[PAD], do_sample=False,
