@@ -268,18 +268,22 @@ def loop(recipe, ic, ic_revision, rounds, out_dir, train_config, full, eval_max_
     recipe_obj = _load(recipe)
     if recipe_obj.builder != "preference":
         raise InputProblem(f"{recipe}: the loop needs a preference recipe, got builder {recipe_obj.builder!r}")
+    from .recipe import read_json_file
+
     train = {}
     if train_config:
         try:
-            train = json.loads(Path(train_config).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ConfigProblems(ConfigError(train_config, [("$", f"invalid JSON at line {e.lineno}: {e.msg}")])) from None
+            train = read_json_file(Path(train_config))
+        except ConfigError as e:
+            raise ConfigProblems(e) from None
+        if not isinstance(train, dict):
+            raise ConfigProblems(ConfigError(train_config, [("$", "must be a JSON object")]))
     if full:
         train["lora"] = {**train.get("lora", {}), "enabled": False}
     dpo = {k: v for k, v in dpo.items() if v is not None}
     if dpo:
         train["dpo"] = {**train.get("dpo", {}), **dpo}
-    spec = LoopSpec(recipe=json.loads(Path(recipe).read_text(encoding="utf-8")), recipe_dir=Path(recipe).parent,
+    spec = LoopSpec(recipe=read_json_file(Path(recipe)), recipe_dir=Path(recipe).parent,
                     recipe_label=recipe, ic=ic, ic_revision=ic_revision, rounds=rounds,
                     out_dir=Path(out_dir or Path("loop") / recipe_obj.name), train=train,
                     eval_max_new_tokens=eval_max_new_tokens, eval_batch_size=eval_batch_size, eval_device=device)

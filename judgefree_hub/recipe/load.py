@@ -7,12 +7,12 @@ package data (schema.py), so validating a recipe imports no model code.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Optional
 
 from ..errors import RecipeError
+from .jsonfile import read_json_file
 from .schema import recipe_schema
 from .specs import ComponentSpec, GenerationSpec, HubSpec, ICSpec, ModelSpec, OutputSpec, Recipe
 from .validate import Problem, fill_defaults, keyword_problems, schema_problems
@@ -21,14 +21,8 @@ from .validate import Problem, fill_defaults, keyword_problems, schema_problems
 def load_recipe(path: str | Path) -> Recipe:
     """Read, validate and resolve a recipe file; raise RecipeError listing every problem."""
     path = Path(path)
-    label = str(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RecipeError(label, [("$", "no such file")]) from None
-    except json.JSONDecodeError as e:
-        raise RecipeError(label, [("$", f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}")]) from None
-    return recipe_from_dict(raw, base_dir=path.resolve().parent, label=label)
+    raw = read_json_file(path, RecipeError)
+    return recipe_from_dict(raw, base_dir=path.resolve().parent, label=str(path))
 
 
 def recipe_from_dict(raw: Any, base_dir: Path, label: str = "<recipe>", check_paths: bool = True) -> Recipe:

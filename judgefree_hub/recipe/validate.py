@@ -14,6 +14,8 @@ import copy
 import difflib
 import importlib.util
 import json
+import math
+import re
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -23,9 +25,36 @@ Problem = tuple[str, str]
 """(JSON path such as $.sources[0].path, message)."""
 
 
+def _is_integer(checker, value) -> bool:
+    """An integer is written as one: 8.0 is not (jsonschema alone accepts it, and code that
+    then uses it as a count or a size fails an hour later)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(checker, value) -> bool:
+    """A finite number: NaN and Infinity are not JSON numbers (Python reads them anyway)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _pattern(validator, pattern: str, instance, schema):
+    """`pattern` whose `$` also refuses a trailing newline (Python's `$` matches before one, so
+    "1.0.0\n" passed a version pattern and named a folder with a newline)."""
+    if not validator.is_type(instance, "string"):
+        return
+    anchored = pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith(r"\$") else pattern
+    if not re.search(anchored, instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many({"integer": _is_integer, "number": _is_number})
+Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, validators={"pattern": _pattern},
+                                         type_checker=_TYPES)
+"""JSON Schema 2020-12 with the stricter integer, number and pattern rules above."""
+
+
 def schema_problems(raw: Any, schema: dict) -> list[Problem]:
     """Every problem of `raw` against `schema`, sorted by path."""
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = Validator(schema)
     out = set()
     for err in validator.iter_errors(raw):
         for leaf in _leaves(err):
@@ -86,7 +115,7 @@ def _describe(err: jsonschema.ValidationError) -> Problem:
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value)
+    text = json.dumps(value)  # NaN and Infinity print as such
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -107,7 +136,7 @@ def _branches(schema: dict, instance: Any) -> Iterator[dict]:
         cond = branch.get("if")
         if cond is None:
             yield branch
-        elif jsonschema.Draft202012Validator(cond).is_valid(instance):
+        elif Validator(cond).is_valid(instance):
             if "then" in branch:
                 yield branch["then"]
         elif "else" in branch:
@@ -135,25 +164,25 @@ def fill_defaults(instance: Any, schema: dict, root: dict | None = None) -> Any:
     return out
 
 
-def _walk(instance: Any, schema: dict, root: dict, path: list) -> Iterator[tuple[list, dict, Any]]:
+def walk(instance: Any, schema: dict, root: dict, path: list) -> Iterator[tuple[list, dict, Any]]:
     """(path, sub-schema, value) for every value of a valid instance, conditional branches too."""
     schema = deref(schema, root)
     yield path, schema, instance
     if isinstance(instance, dict):
         for name, sub in schema.get("properties", {}).items():
             if name in instance:
-                yield from _walk(instance[name], sub, root, [*path, name])
+                yield from walk(instance[name], sub, root, [*path, name])
         for branch in _branches(schema, instance):
-            yield from _walk(instance, branch, root, path)
+            yield from walk(instance, branch, root, path)
     elif isinstance(instance, list) and "items" in schema:
         for i, item in enumerate(instance):
-            yield from _walk(item, schema["items"], root, [*path, i])
+            yield from walk(item, schema["items"], root, [*path, i])
 
 
 def keyword_problems(resolved: Any, schema: dict, base_dir: Optional[Path]) -> list[Problem]:
     """Problems found by our keywords (x-order always; x-path only when `base_dir` is given)."""
     problems: set[Problem] = set()
-    for path, sub, value in _walk(resolved, schema, schema, []):
+    for path, sub, value in walk(resolved, schema, schema, []):
         if isinstance(value, dict) and "x-order" in sub:
             low, high = sub["x-order"]
             if isinstance(value.get(low), (int, float)) and isinstance(value.get(high), (int, float)) \

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from ..errors import ConfigError
-from ..recipe import fill_defaults, schema_problems
+from ..recipe import fill_defaults, read_json_file, schema_problems
 
 
 @dataclass(frozen=True)
@@ -84,14 +84,9 @@ def _deep_merge(base: dict, over: Mapping) -> dict:
 def load_train_spec(config_path: Optional[str | Path], overrides: Mapping[str, Any]) -> TrainSpec:
     """Config file (optional) + overrides (flags given on the command line) -> TrainSpec."""
     label = str(config_path) if config_path else "command line"
-    raw: dict = {}
-    if config_path:
-        try:
-            raw = json.loads(Path(config_path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(label, [("$", "no such file")]) from None
-        except json.JSONDecodeError as e:
-            raise ConfigError(label, [("$", f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}")]) from None
+    raw: Any = read_json_file(Path(config_path)) if config_path else {}
+    if not isinstance(raw, dict):
+        raise ConfigError(label, [("$", f"must be a JSON object, got {type(raw).__name__}")])
     merged = _deep_merge(raw, overrides)
     schema = train_schema()
     problems = schema_problems(merged, schema)
