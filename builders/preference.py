@@ -56,14 +56,17 @@ def _load_pipeline(recipe: Recipe) -> _Pipeline:
 
 
 def _load_images(batch: Sequence[Sample]) -> tuple[list[LoadedSample], list[Dropped]]:
-    """Corrupt or unreadable images are skipped with their reason; the build goes on."""
+    """An image that cannot be decoded, of whatever cause, is skipped with its reason and the
+    build goes on: decoders raise OSError, ValueError, SyntaxError, DecompressionBombError (an
+    Exception of its own), MemoryError..., and one bad file must not stop every rerun."""
     loaded, dropped = [], []
     for s in batch:
         try:
             loaded.append(LoadedSample(s, s.load_image()))
-        except (OSError, ValueError) as e:  # PIL raises OSError subclasses, ValueError on bad data
-            dropped.append(Dropped(s.key, DropReason.UNREADABLE_IMAGE, f"{s.source_id}: {e}"))
-            log.warning("skipping sample %s: unreadable image (%s)", s.key, e)
+        except Exception as e:  # noqa: BLE001  (any decoding failure skips the sample; see above)
+            why = f"{type(e).__name__}: {e}"
+            dropped.append(Dropped(s.key, DropReason.UNREADABLE_IMAGE, f"{s.source_id}: {why}"))
+            log.warning("skipping sample %s: unreadable image (%s)", s.key, why)
     return loaded, dropped
 
 

@@ -106,7 +106,7 @@ def _push(root: Path, repo, private, endpoint) -> None:
 
 @main.command()
 @click.argument("recipe", type=click.Path(dir_okay=False))
-@click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False),
+@click.option("--out", default="out", show_default=True, type=click.Path(),
               help="Output root; the build goes to OUT/<name>/<version>/.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @click.option("--push", is_flag=True, help="Publish the finished version to the Hub (one commit + tag v<version>).")
@@ -124,6 +124,8 @@ def build(recipe: str, out: str, progress: bool, push: bool, repo, private, endp
         raise ConfigProblems(e) from None
     except JfhubError as e:
         raise RunProblem(str(e)) from None
+    except OSError as e:  # the output folder: a file in the way, no permission, a read-only disk
+        raise RunProblem(f"{e.filename or out}: {e.strerror or e}; choose another --out") from None
     s = result.stats
     what = (f"{s['images']} annotated images, {s['elements']} elements" if r.builder == "ic" else
             f"{s['pairs']} pairs from {s['samples']} samples, {s['reversed']} reversed, "

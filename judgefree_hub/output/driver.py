@@ -2,7 +2,8 @@
 
 A builder hands it the items to build from (samples, annotated images) and a `BuildSteps`
 object that says how to turn one shard's items into tar members and what to finish with. The
-driver owns the order that makes builds resumable and honest: refuse a folder of another recipe, cut
+driver owns the order that makes builds resumable and honest: refuse an empty build, hold the version's
+lock (a second build of it at the same time is refused), refuse a folder of another recipe, cut
 the items into shards (`output.samples_per_shard` each, never depending on what was built
 before), skip shards whose markers and bytes match, load and self-check models only if a shard
 is missing, then claim the folder, write each shard atomically with its marker, and write the
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Mapping, Sequence, TypeVar
 
+from ..errors import BuildError
 from ..recipe import Recipe
 from .folder import BuildFolder, BuildResult
 from .progress import BuildProgress
@@ -79,23 +81,28 @@ def run_build(recipe: Recipe, out_root: Path, items: Sequence[T], steps: BuildSt
               show_progress: bool = True) -> BuildResult:
     """Build (or resume, or confirm) the version of `recipe` under `out_root` from `items`."""
     t0 = time.perf_counter()
+    if not items:
+        raise BuildError(f"{recipe.name} {recipe.version}: the recipe's inputs give no samples (an empty "
+                         f"manifest, folder or dataset?); an empty version is not built")
     folder = BuildFolder(out_root, recipe)
-    folder.check_owner()
-    plans = shard_plans(len(items), recipe.output.samples_per_shard)
-    if folder.is_complete():
-        folder.check_complete()
-        return folder.result(0, len(plans), t0)
-    done = folder.shards.finished()
-    todo = [p for p in plans if p.index not in done]
-    if todo:
-        steps.open([item for p in todo for item in items[p.first:p.first + p.count]])
-    folder.claim()
-    with BuildProgress(sum(p.count for p in todo), enabled=show_progress) as progress:
-        for p in todo:
-            content = steps.shard(items[p.first:p.first + p.count], progress)
-            done[p.index] = folder.shards.write(p.index, content.members, p.first, p.count, content.counts)
-    records = [done[p.index] for p in plans]
-    manifest = folder.manifest(records)
-    end = steps.finish(folder.root, records, manifest["shards"])
-    folder.finish(manifest, end.stats, end.card, dict(end.files))
-    return folder.result(len(todo), len(plans) - len(todo), t0)
+    with folder.lock():
+        folder.check_owner()
+        plans = shard_plans(len(items), recipe.output.samples_per_shard)
+        if folder.is_complete():
+            folder.check_complete()
+            folder.drop_markers()  # left by a build killed just after its manifest was written
+            return folder.result(0, len(plans), t0)
+        done = folder.shards.finished()
+        todo = [p for p in plans if p.index not in done]
+        if todo:
+            steps.open([item for p in todo for item in items[p.first:p.first + p.count]])
+        folder.claim()
+        with BuildProgress(sum(p.count for p in todo), enabled=show_progress) as progress:
+            for p in todo:
+                content = steps.shard(items[p.first:p.first + p.count], progress)
+                done[p.index] = folder.shards.write(p.index, content.members, p.first, p.count, content.counts)
+        records = [done[p.index] for p in plans]
+        manifest = folder.manifest(records)
+        end = steps.finish(folder.root, records, manifest["shards"])
+        folder.finish(manifest, end.stats, end.card, dict(end.files))
+        return folder.result(len(todo), len(plans) - len(todo), t0)

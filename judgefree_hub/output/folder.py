@@ -8,12 +8,13 @@ a folder without it is an unfinished build, whatever else it holds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from ..errors import BuildError
 from ..recipe import Recipe
@@ -43,6 +44,25 @@ class BuildFolder:
 
     def is_complete(self) -> bool:
         return self.manifest_path.is_file()
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold this version's lock (`OUT/<name>/.<version>.lock`) for a whole build; a second
+        build of the same version at the same time is refused, not run twice over."""
+        from filelock import FileLock, Timeout
+
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        path = self.root.parent / f".{self.recipe.version}.lock"
+        try:
+            with FileLock(path, timeout=0):
+                yield
+        except Timeout:
+            raise BuildError(f"{self.root}: another jfhub build of this version is running (it holds {path}); "
+                             f"wait for it to finish or stop it") from None
+
+    def drop_markers(self) -> None:
+        """Remove the per-shard markers once the manifest is written (they only serve resuming)."""
+        shutil.rmtree(self.shards.progress_dir, ignore_errors=True)
 
     def check_owner(self) -> None:
         """Refuse (before any work) a folder that holds this version built from another recipe.
@@ -94,7 +114,7 @@ class BuildFolder:
             (self.root / name).parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.root / name, data)
         write_atomic(self.manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
-        shutil.rmtree(self.shards.progress_dir, ignore_errors=True)
+        self.drop_markers()
 
     def result(self, built: int, resumed: int, t0: float) -> BuildResult:
         stats = json.loads((self.root / "stats.json").read_text())

@@ -9,12 +9,14 @@ is never taken for a finished one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import BinaryIO, Iterable, Iterator, Mapping
 
 SHARD_NAME = "train-{:06d}.tar"
 TAR_MTIME = 0
@@ -49,15 +51,38 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary sibling, fsync, rename: readers see the old file or the whole new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _file_mode() -> int:
+    """What open() would give a new file: 0o666 less the process umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A new file written in place of `path` all at once: a uniquely named temporary sibling,
+    created exclusively (never through a planted symlink, never shared by two writers), fsynced,
+    then renamed over `path`. Readers see the old file or the whole new one; on error the
+    temporary file is removed."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, _file_mode())  # mkstemp makes it private; outputs get the usual mode
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
     _fsync_dir(path.parent)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """`data` as the new content of `path`, all at once (see atomic_file)."""
+    with atomic_file(path) as f:
+        f.write(data)
 
 
 class ShardStore:
@@ -89,24 +114,17 @@ class ShardStore:
     def write(self, index: int, samples: Iterable[Mapping[str, bytes]], first_sample: int,
               num_samples: int, stats: Mapping[str, int]) -> ShardRecord:
         """Write one shard (members: '__key__' plus extension -> bytes) and then its marker."""
-        from webdataset import (
-            TarWriter,  # imported here: it takes a second, and readers never need it
-        )
+        from webdataset import TarWriter  # imported here: it takes a second; readers never need it
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.progress_dir.mkdir(parents=True, exist_ok=True)
         path = self.data_dir / SHARD_NAME.format(index)
-        tmp = path.with_name(path.name + ".tmp")
         rows = 0
-        with open(tmp, "wb") as f:
+        with atomic_file(path) as f:
             with TarWriter(f, user="jfhub", group="jfhub", mode=0o444, encoder=False, mtime=TAR_MTIME) as tw:
                 for sample in samples:
                     tw.write(dict(sample))
                     rows += 1
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(self.data_dir)
         rec = ShardRecord(index=index, file=f"data/{path.name}", rows=rows, bytes=path.stat().st_size,
                           sha256=sha256_file(path), first_sample=first_sample,
                           num_samples=num_samples, stats=dict(sorted(stats.items())))

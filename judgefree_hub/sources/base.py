@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional
+from typing import IO, Any, Callable, Iterator, Mapping, Optional
 
 from PIL import Image
 
@@ -37,11 +38,15 @@ class Row:
     prompt: Optional[str] = None
 
 
-def open_rgb(path: str | Path) -> Image.Image:
-    """Decode fully now, so a truncated file fails here and not later in the model."""
-    with Image.open(path) as im:
-        im.load()
-        return im.convert("RGB")
+def open_rgb(path: str | Path | IO[bytes]) -> Image.Image:
+    """Decode fully now, so a truncated file fails here and not later in the model. An image
+    over PIL's pixel limit fails too (a small file can declare 20000 x 20000 pixels): PIL only
+    warns up to twice that limit, which would decode gigabytes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as im:
+            im.load()
+            return im.convert("RGB")
 
 
 def safe_key(text: str) -> str:

@@ -90,6 +90,6 @@ def test_a_backend_that_decodes_other_text_stops_at_the_self_check_and_writes_no
     monkeypatch.setattr(HFVisionBackend, "prefill_positions", lambda self, batch: torch.zeros_like(batch["input_ids"]))
     with pytest.raises(BackendMismatch, match=r"self-check failed for model 'demo:tiny-llava' with backend 'llava'"):
         build(small_recipe(tmp_path), tmp_path / "out", show_progress=False)
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out" / "small" / "1.0.0").exists()  # the version folder: only the lock sits beside it
     monkeypatch.undo()
     assert build(small_recipe(tmp_path), tmp_path / "out", show_progress=False).stats["samples"] == 3

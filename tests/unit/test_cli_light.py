@@ -33,3 +33,14 @@ def test_schema_doc_json_is_the_assembled_schema_and_validates_the_shipped_recip
     bad = json.loads((ROOT / "recipes" / "smoke.json").read_text())
     bad["verifier"]["name"] = "clip"
     assert not jsonschema.Draft202012Validator(schema).is_valid(bad)
+
+
+def test_an_output_folder_that_cannot_be_one_is_one_line_and_exit_1(tmp_path):
+    """--out is a file, or under one: refused before any model loads, with the path named."""
+    (tmp_path / "file").write_text("x")
+    for out in (tmp_path / "file", tmp_path / "file" / "below"):
+        proc = subprocess.run([sys.executable, "-m", "judgefree_hub.cli", "build", "recipes/smoke.json", "--out", str(out),
+                               "--no-progress"], cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 1, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"Error: {tmp_path / 'file'}") and "Not a directory" in lines[0]

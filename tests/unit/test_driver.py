@@ -104,5 +104,34 @@ def test_the_models_are_opened_and_checked_before_anything_is_written(tmp_path):
 
     with pytest.raises(BuildError, match="self-check failed"):
         run_build(recipe(), tmp_path, list(range(5)), Broken(), show_progress=False)
-    assert not (tmp_path / "toy").exists()  # nothing written: the version is not locked
+    assert not (tmp_path / "toy" / "1.0.0").exists()  # nothing written: the version is not locked
     run_build(recipe(per_shard=2), tmp_path, list(range(5)), Toy(), show_progress=False)  # another recipe builds
+
+
+def test_an_empty_build_is_refused_before_anything_is_written(tmp_path):
+    steps = Toy()
+    with pytest.raises(BuildError, match="give no samples"):
+        run_build(recipe(), tmp_path, [], steps, show_progress=False)
+    assert (steps.opened, list(tmp_path.iterdir())) == (0, [])  # not even the lock
+
+
+def test_a_second_build_of_the_same_version_at_the_same_time_is_refused(tmp_path):
+    from filelock import FileLock
+
+    (tmp_path / "toy").mkdir()
+    with FileLock(tmp_path / "toy" / ".1.0.0.lock"):  # the first build, still running
+        steps = Toy()
+        with pytest.raises(BuildError, match="another jfhub build of this version is running"):
+            run_build(recipe(), tmp_path, [1, 2], steps, show_progress=False)
+        assert (steps.opened, steps.built) == (0, [])
+        run_build(recipe(version="1.0.1"), tmp_path, [1, 2], Toy(), show_progress=False)  # another version: fine
+    assert run_build(recipe(), tmp_path, [1, 2], Toy(), show_progress=False).shards_built == 1
+
+
+def test_markers_left_by_a_kill_after_the_manifest_are_removed_on_rerun(tmp_path):
+    run_build(recipe(), tmp_path, [1, 2, 3, 4], Toy(), show_progress=False)
+    root = tmp_path / "toy" / "1.0.0"
+    (root / ".progress").mkdir()
+    (root / ".progress" / "train-000000.json").write_text("{}")
+    assert run_build(recipe(), tmp_path, [1, 2, 3, 4], Toy(), show_progress=False).shards_resumed == 2
+    assert not (root / ".progress").exists()

@@ -45,3 +45,37 @@ def test_finished_keeps_only_marked_and_matching_shards(tmp_path):
     assert sorted(done) == [0]
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["train-000000.tar"]
     assert done[0].first_sample == 0 and done[0].num_samples == 2
+
+
+def test_a_planted_symlink_at_any_temporary_name_is_never_written_through(tmp_path):
+    """Temporary files are created exclusively under unique names: a symlink an attacker put
+    where an old fixed name (`<name>.tmp`) used to be is left alone, and so is its target."""
+    import os
+
+    from judgefree_hub.output.shards import write_atomic
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious")
+    root = tmp_path / "build"
+    (root / "data").mkdir(parents=True)
+    for planted in (root / "recipe.json.tmp", root / "data" / "train-000000.tar.tmp", root / ".recipe.json.tmp"):
+        os.symlink(outside, planted)
+    write_atomic(root / "recipe.json", b"{}")
+    ShardStore(root).write(0, members(2), 0, 2, {"samples": 2})
+    assert outside.read_text() == "precious"
+    assert (root / "recipe.json").read_bytes() == b"{}" and not (root / "recipe.json").is_symlink()
+    assert oct((root / "recipe.json").stat().st_mode & 0o777) != oct(0o600)  # not left private
+    leftovers = [p.name for p in root.rglob("*.tmp") if not p.is_symlink()]
+    assert leftovers == []
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path):
+    import pytest
+
+    from judgefree_hub.output.shards import atomic_file
+
+    with pytest.raises(RuntimeError):
+        with atomic_file(tmp_path / "x.json") as f:
+            f.write(b"half")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
