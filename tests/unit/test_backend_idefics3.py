@@ -1,6 +1,8 @@
-"""The idefics3 backend (Idefics3 / SmolVLM v1) on demo:tiny-idefics3, against the model's own
-generate(): images split into different numbers of tiles, image rows and image-free rows of
-different lengths in one batch, the image-splitting option, the recipe, and LoRA DPO training."""
+"""The idefics3 backend (Idefics3 / SmolVLM v1) on demo:tiny-idefics3: what only this family has.
+Images split into different numbers of tiles, the image-splitting option and its validation, the
+checkpoint, the recipe, and LoRA DPO training. Decoding against generate() (h=0, h=1 in mixed
+batches, image-free batches, every space, the mix strategy, the self-check, the backend `auto`
+picks), with image splitting on and off, is in test_backend_conformance.py, for every family."""
 
 import json
 import math
@@ -11,14 +13,7 @@ import pytest
 import torch
 from conftest import ROOT
 
-from judgefree_hub.backends import (
-    AnswerPlan,
-    Branch,
-    backend_class,
-    decode_answers,
-    load_backend,
-    self_check,
-)
+from judgefree_hub.backends import Branch, load_backend
 from judgefree_hub.demo import resolve
 from judgefree_hub.errors import ModelLoadError
 from judgefree_hub.recipe import GenerationSpec, ModelSpec, load_recipe
@@ -45,19 +40,10 @@ def backend(model_dir):
 @pytest.fixture(scope="module")
 def cases(photos):
     """(prompt, image): the photos plus a tall and a wide crop, so tile grids differ (3x3, 2x3,
-    3x2, 1x3), with prompts of different lengths so the batch is left-padded."""
+    3x2, 1x3), with prompts of different lengths."""
     images = [im for _, im in photos]
     images += [images[0].crop((0, 0, 200, 512)), images[0].crop((0, 100, 512, 250))]
     return [(photos[0][0] + " Be brief." * i, im) for i, im in enumerate(images)]
-
-
-def generate_alone(backend, prompt, image):
-    """The model's own greedy generate() on one row, through the processor directly."""
-    enc = backend.processor(text=[backend.chat_prompt(prompt, image is not None)],
-                            images=[[image]] if image is not None else None, return_tensors="pt")
-    out = backend.model.generate(**enc, max_new_tokens=GEN.max_new_tokens, do_sample=False)
-    tokens = out[0, enc["input_ids"].shape[1]:].tolist()
-    return backend.decode_text(tokens), len(tokens)
 
 
 def test_the_tiny_checkpoint_is_a_small_real_idefics3(model_dir, tmp_path):
@@ -83,75 +69,17 @@ def test_the_tiny_checkpoint_is_a_small_real_idefics3(model_dir, tmp_path):
         assert (tmp_path / "again" / name).read_bytes() == (model_dir / name).read_bytes()
 
 
-def test_auto_picks_the_idefics3_backend(backend):
-    assert backend_class(spec()).name == "idefics3"
-    assert type(backend).name == "idefics3"
-
-
 def test_images_of_other_shapes_split_into_other_numbers_of_tiles(backend, cases):
     tiles = [backend.encode([Branch(p, im)])["pixel_values"].shape[1] for p, im in cases]
     assert tiles == [10, 10, 7, 7, 7, 4]  # 3x3, 3x3, 2x3, 2x3, 3x2, 1x3 (+ the global view)
 
 
-def test_h0_equals_generate_row_by_row(backend, cases):
-    rows = [Branch(p, im) for p, im in cases]
-    plans = [AnswerPlan(i, None, 0.0) for i in range(len(rows))]
-    got = decode_answers(backend, rows, plans, GEN, "logits")
-    reference = [generate_alone(backend, p, im) for p, im in cases]
-    assert got == [text for text, _ in reference]
-    assert all(n >= 12 for _, n in reference)  # long answers: the cache and positions are exercised
-    assert len(set(got)) == len(got)  # every photo leads to its own answer
-
-
-@pytest.mark.parametrize("space", ["logits", "logprobs", "probs"])
-def test_h1_equals_text_only_generate_in_a_mixed_batch(backend, cases, space):
-    rows, answers = [], []
-    for i, (prompt, image) in enumerate(cases):
-        free_first = i % 2 == 0  # so the batch also starts with a row that has no images
-        pair = [Branch(prompt, image), Branch(prompt, None)]
-        rows += pair[::-1] if free_first else pair
-        answers.append(AnswerPlan(len(rows) - 2 + free_first, len(rows) - 1 - free_first, 1.0))
-    assert rows[0].image is None and rows[3].image is None and rows[2].image is not None
-    got = decode_answers(backend, rows, answers, GEN, space)
-    assert got == [generate_alone(backend, p, None)[0] for p, _ in cases]
-
-
-def test_a_batch_of_image_free_rows_only(backend, cases):
-    rows = [Branch(p, None) for p, _ in cases[:3]]
-    got = decode_answers(backend, rows, [AnswerPlan(i, None, 0.0) for i in range(3)], GEN, "logits")
-    assert got == [generate_alone(backend, p, None)[0] for p, _ in cases[:3]]
-
-
-def test_mix_strategy_pairs_match_plain_and_text_only_generate(backend, cases):
-    from judgefree_hub.records import LoadedSample, Sample
-    from judgefree_hub.strategies.mix import MixStrategy
-
-    strategy = MixStrategy({"space": "logits", "positive_ratio": 0.0, "unconditional": "no_image",
-                            "negative_ratio": {"distribution": "fixed", "value": 1.0}}, seed=0)
-    batch = [LoadedSample(Sample(f"k{i}", "s", p, lambda im=im: im), im)
-             for i, (p, im) in enumerate(cases)]
-    pairs = strategy.generate(batch, backend, GEN)
-    assert len(pairs) == len(cases)
-    for pair, (p, im) in zip(pairs, cases, strict=True):
-        assert pair.positive == generate_alone(backend, p, im)[0]
-        assert pair.negative == generate_alone(backend, p, None)[0]
-        assert pair.positive != pair.negative
-        assert (pair.positive_ratio, pair.negative_ratio) == (0.0, 1.0)
-
-
-def test_self_check_passes(backend, cases):
-    for prompt, image in cases[::2]:
-        self_check(backend, Branch(prompt, image), MODEL)
-
-
 def test_image_splitting_can_be_turned_off(model_dir, cases):
+    """Only the global view is encoded; that decoding still equals generate() with splitting off
+    is checked in test_backend_conformance.py ([idefics3-unsplit])."""
     whole = load_backend(spec({"do_image_splitting": False}))
     tiles = [whole.encode([Branch(p, im)])["pixel_values"].shape[1] for p, im in cases]
     assert tiles == [1] * len(cases)  # the global view only
-    rows = [Branch(p, im) for p, im in cases[:3]]
-    got = decode_answers(whole, rows, [AnswerPlan(i, None, 0.0) for i in range(3)], GEN, "logits")
-    assert got == [generate_alone(whole, p, im)[0] for p, im in cases[:3]]
-    self_check(whole, rows[2], MODEL)
 
 
 def test_backend_options_are_checked(model_dir):
