@@ -1,8 +1,10 @@
 """Mixing the image-conditioned and image-free next-token scores, and picking the next token.
 
-z = (1 - h) * z_cond + h * z_uncond, in logits, log-probabilities or probabilities. h = 0 must
-reproduce plain decoding and h = 1 text-only decoding exactly, so those ends bypass the
-arithmetic (0 * -inf would be NaN and would also perturb the last bits).
+z = (1 - h) * z_cond + h * z_uncond, in logits or in probabilities. (Log-probabilities are not a
+third space: log_softmax shifts each branch by a per-row constant, so their mix differs from
+the logit mix by a per-row constant, which the softmax cancels.) h = 0 must reproduce plain
+decoding and h = 1 text-only decoding exactly, so those ends bypass the arithmetic (0 * -inf
+would be NaN and would also perturb the last bits).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Optional, Sequence
 
 import torch
 
-SPACES = ("logits", "logprobs", "probs")
+SPACES = ("logits", "probs")
 
 
 def mix_scores(cond: torch.Tensor, uncond: torch.Tensor, h: torch.Tensor, space: str) -> torch.Tensor:
@@ -19,8 +21,6 @@ def mix_scores(cond: torch.Tensor, uncond: torch.Tensor, h: torch.Tensor, space:
     if space not in SPACES:
         raise ValueError(f"unknown mixing space {space!r}; known: {', '.join(SPACES)}")
     cond, uncond = cond.float(), uncond.float()
-    if space == "logprobs":
-        cond, uncond = cond.log_softmax(-1), uncond.log_softmax(-1)
     h_col = h.to(cond.device, cond.dtype).unsqueeze(-1)  # ratios may come from the host
     if space == "probs":
         p = (1 - h_col) * cond.softmax(-1) + h_col * uncond.softmax(-1)

@@ -27,7 +27,7 @@ from judgefree_hub.demo import resolve
 from judgefree_hub.recipe import GenerationSpec, ModelSpec
 
 GEN = GenerationSpec(max_new_tokens=16, do_sample=False, temperature=1.0, top_k=0, top_p=1.0)
-SPACES = ["logits", "logprobs", "probs"]
+SPACES = ["logits", "probs"]
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def test_a_cpu_tensor_meets_a_meta_tensor_and_fails():
         torch.zeros(2, V, device=META) * torch.ones(2, 1)
 
 
-@pytest.mark.parametrize("space", ["logits", "logprobs", "probs"])
+@pytest.mark.parametrize("space", ["logits", "probs"])
 def test_mixing_follows_the_logits_device_whatever_the_ratios_device(space):
     cond, uncond = torch.zeros(3, V, device=META), torch.zeros(3, V, device=META)
     out = mix_scores(cond, uncond, torch.tensor([0.0, 0.5, 1.0]), space)
@@ -68,7 +68,7 @@ class MetaModel:
 
 
 @pytest.mark.parametrize("do_sample", [False, True])
-@pytest.mark.parametrize("space", ["logits", "logprobs", "probs"])
+@pytest.mark.parametrize("space", ["logits", "probs"])
 def test_the_whole_loop_runs_on_meta_logits(monkeypatch, do_sample, space):
     """Host values are faked (meta has none): answer 1 ends at step 2, the others run to the end,
     so rows leave the batch and the cache mid-decoding."""
