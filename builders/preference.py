@@ -73,8 +73,9 @@ def _load_images(batch: Sequence[Sample]) -> tuple[list[LoadedSample], list[Drop
 class PreferenceSteps(BuildSteps[Sample]):
     """Samples -> (strategy + backend) -> pairs -> verifier -> shard members."""
 
-    def __init__(self, recipe: Recipe):
+    def __init__(self, recipe: Recipe, samples: Sequence[Sample]):
         self.recipe = recipe
+        self.samples = samples
         self.pipe: Optional[_Pipeline] = None
 
     def open(self, samples: Sequence[Sample]) -> None:
@@ -83,6 +84,7 @@ class PreferenceSteps(BuildSteps[Sample]):
         from judgefree_hub.backends import Branch, self_check
 
         self.pipe = _load_pipeline(self.recipe)
+        self.pipe.strategy.bind(self.samples)
         for sample in samples[:CHECK_ATTEMPTS]:
             loaded, _ = _load_images([sample])
             if loaded:
@@ -125,4 +127,4 @@ class PreferenceSteps(BuildSteps[Sample]):
 @BUILDERS.register("preference")
 def build(recipe: Recipe, out_root: Path, show_progress: bool = True) -> BuildResult:
     samples = collect_samples(recipe)  # a bad source fails here, before anything is written
-    return run_build(recipe, out_root, samples, PreferenceSteps(recipe), show_progress)
+    return run_build(recipe, out_root, samples, PreferenceSteps(recipe, samples), show_progress)

@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from ..backends.base import AnswerPlan, Backend, Branch
 from ..recipe import GenerationSpec
-from ..records import LoadedSample, Pair
+from ..records import LoadedSample, Pair, Sample
 from ..registry import Registry
 
 STRATEGIES: Registry[type["Strategy"]] = Registry("strategy")
@@ -24,6 +24,10 @@ class Strategy(ABC):
 
     def __init__(self, options: Mapping[str, Any], seed: int):
         self.seed = seed
+
+    def bind(self, samples: Sequence[Sample]) -> None:
+        """Every sample of the build, before any is generated: for a strategy that draws from
+        beyond the batch (so its draws do not depend on batching). Most need nothing."""
 
     @abstractmethod
     def plan(self, batch: Sequence[LoadedSample]) -> tuple[list[Branch], list[AnswerPlan], list[tuple[float | None, float | None]]]:

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from PIL import Image
 
 from judgefree_hub.records import LoadedSample, Sample
@@ -81,15 +82,53 @@ class _EchoBackend:
         return [f"answer for {rows[a.cond].image.getpixel((0, 0))}" for a in answers]
 
 
-def test_random_negative_takes_the_next_samples_answer():
+def pool(images: int, prompts: int) -> list:
+    """Samples of `images` images (one colour each) with `prompts` prompts per image."""
+    colours = [(40 * i % 256, 80 * i % 256, 120 * i % 256) for i in range(images)]
+    out = []
+    for i, colour in enumerate(colours):
+        img = Image.new("RGB", (16, 16), colour)
+        out += [LoadedSample(Sample(f"img{i}-p{j}", f"src:img{i}", f"Prompt {j}.", lambda img=img: img), img)
+                for j in range(prompts)]
+    return out
+
+
+def test_random_negative_answers_the_same_prompt_about_another_image():
     from judgefree_hub.strategies import random_negative as rn
 
+    samples = pool(images=5, prompts=3)
     s = rn.RandomNegativeStrategy({}, seed=0)
-    batch = [loaded("a", "red"), loaded("b", "blue"), loaded("c", "green")]
-    pairs = s.generate(batch, _EchoBackend(), None)
-    own = [f"answer for {b.image.getpixel((0, 0))}" for b in batch]
-    assert [p.positive for p in pairs] == own
-    assert [p.negative for p in pairs] == own[1:] + own[:1]
-    assert all(p.positive_ratio is None and p.negative_ratio is None for p in pairs)
-    alone = s.generate(batch[:1], _EchoBackend(), None)
-    assert alone[0].positive == alone[0].negative  # nothing else to borrow: the verifier drops it
+    s.bind([x.sample for x in samples])
+    pairs = s.generate(samples, _EchoBackend(), None)
+    for x, pair in zip(samples, pairs):
+        assert pair.positive == f"answer for {x.image.getpixel((0, 0))}"
+        assert pair.negative != pair.positive  # another image, never this one's other prompts
+        assert (pair.positive_ratio, pair.negative_ratio) == (None, None)
+
+
+@pytest.mark.parametrize("images,prompts,batch", [(2, 1, 1), (3, 4, 2), (7, 2, 5), (12, 3, 7)])
+def test_random_negative_partners_do_not_depend_on_batching(images, prompts, batch):
+    from judgefree_hub.strategies import random_negative as rn
+
+    samples = pool(images, prompts)
+    s = rn.RandomNegativeStrategy({}, seed=3)
+    s.bind([x.sample for x in samples])
+    whole = s.generate(samples, _EchoBackend(), None)
+    pieces = [p for i in range(0, len(samples), batch) for p in s.generate(samples[i:i + batch], _EchoBackend(), None)]
+    assert [p.negative for p in whole] == [p.negative for p in pieces]
+    partners = [s.partner(x.sample) for x in samples]
+    assert all(o.source_id != x.sample.source_id for o, x in zip(partners, samples))
+    other_seed = rn.RandomNegativeStrategy({}, seed=4)
+    other_seed.bind([x.sample for x in samples])
+    if images > 2:
+        assert [o.key for o in partners] != [other_seed.partner(x.sample).key for x in samples]
+
+
+def test_random_negative_with_a_single_image_gives_identical_answers_that_the_verifier_drops():
+    from judgefree_hub.strategies import random_negative as rn
+
+    samples = pool(images=1, prompts=3)
+    s = rn.RandomNegativeStrategy({}, seed=0)
+    s.bind([x.sample for x in samples])
+    assert all(s.partner(x.sample) is None for x in samples)
+    assert all(p.positive == p.negative for p in s.generate(samples, _EchoBackend(), None))
