@@ -54,7 +54,37 @@ def _load(path: str):
         raise ConfigProblems(e) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class UsageProblem(click.ClickException):
+    """A usage error (unknown option, a value out of range) as one `Error:` line, exit code 2;
+    click's own prints the usage and a hint around it."""
+
+    exit_code = 2
+
+    def __init__(self, err: click.UsageError):
+        command = err.ctx.command_path if err.ctx else "jfhub"
+        super().__init__(f"{err.format_message()} (see: {command} --help)")
+
+    def show(self, file=None) -> None:
+        click.echo(f"Error: {self.message}", err=True)
+
+
+class OneLineGroup(click.Group):
+    """The `jfhub` group: usage errors of the group and of every command in one line."""
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as e:
+            raise UsageProblem(e) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as e:
+            raise UsageProblem(e) from None
+
+
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="jfhub")
 def main() -> None:
     """Judge-free self-improvement datasets for multimodal LLMs (arXiv 2411.17760)."""
@@ -209,8 +239,8 @@ def train(dataset, model, output_dir, revision, split, columns, full, config_pat
               help="Model-family backend; auto = from the checkpoint's config.json model_type.")
 @click.option("--captions", type=click.Path(dir_okay=False, exists=True), help="Score captions made elsewhere: JSONL of {id, caption}.")
 @click.option("--prompt", help="Caption prompt (default: the dataset's).")
-@click.option("--max-new-tokens", default=128, show_default=True, type=int)
-@click.option("--batch-size", default=8, show_default=True, type=int)
+@click.option("--max-new-tokens", default=128, show_default=True, type=click.IntRange(1))
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1))
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Report folder (default eval/<model or captions name>).")
 @click.option("--compare", nargs=2, type=click.Path(dir_okay=False, exists=True), help="Compare two summary.json files.")
@@ -219,10 +249,24 @@ def evaluate(ic, revision, model, model_revision, backend, captions, prompt, max
     """Judge-free caption scores (precision, recall, F1, CHAIR) on an IC dataset."""
     from .ic import compare as compare_summaries
     from .ic import format_compare, format_table
+    from .recipe import read_json_file
 
     if compare:
-        a, b = (json.loads(Path(p).read_text()) for p in compare)
-        click.echo(format_compare(compare_summaries(a, b)))
+        summaries = []
+        for path in compare:
+            try:
+                summary = read_json_file(Path(path))
+            except ConfigError as e:
+                raise ConfigProblems(e) from None
+            if not isinstance(summary, dict) or not isinstance(summary.get("overall"), dict):
+                raise InputProblem(f"{path}: not a summary.json written by jfhub eval (no 'overall' object)")
+            summaries.append(summary)
+        try:
+            table = format_compare(compare_summaries(*summaries))
+        except (KeyError, TypeError, AttributeError) as e:
+            raise InputProblem(f"--compare takes two summary.json files written by jfhub eval; "
+                               f"{compare[0]} or {compare[1]} is not one (missing {e})") from None
+        click.echo(table)
         return
     if not ic or bool(model) == bool(captions):
         raise InputProblem("give --ic DATASET and exactly one of --model MODEL or --captions FILE (or --compare A B)")
@@ -259,8 +303,8 @@ def evaluate(ic, revision, model, model_revision, backend, captions, prompt, max
 @click.option("--learning-rate", "--lr", "learning_rate", type=float, help="Peak DPO learning rate.")
 @click.option("--epochs", "num_train_epochs", type=float, help="DPO epochs per round.")
 @click.option("--beta", type=float, help="DPO beta.")
-@click.option("--eval-max-new-tokens", default=64, show_default=True, type=int)
-@click.option("--eval-batch-size", default=32, show_default=True, type=int)
+@click.option("--eval-max-new-tokens", default=64, show_default=True, type=click.IntRange(1))
+@click.option("--eval-batch-size", default=32, show_default=True, type=click.IntRange(1))
 @click.option("--device", default="auto", show_default=True, help="Device for evaluation captions.")
 def loop(recipe, ic, ic_revision, rounds, out_dir, train_config, full, eval_max_new_tokens, eval_batch_size,
          device, **dpo) -> None:

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from ..output import to_trl
+
+
+@contextlib.contextmanager
+def dataset_errors(source: str, revision: Optional[str] = None) -> Iterator[None]:
+    """Loading a dataset (Hub repo, revision, local folder) fails in one line, whatever failed:
+    a missing repo or revision, a gated repo, the network, a folder that holds no dataset, a
+    missing split. The cause's type and first line are kept; the traceback is not shown."""
+    from ..errors import SourceError
+
+    try:
+        yield
+    except SourceError:
+        raise
+    except Exception as e:  # noqa: BLE001  (huggingface_hub and datasets raise many types; see above)
+        where = f"{source}" + (f" at revision {revision}" if revision else "")
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        raise SourceError(f"{where}: cannot load the dataset: {type(e).__name__}: {first}") from e
 
 
 def _image_column(columns) -> str:

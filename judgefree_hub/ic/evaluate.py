@@ -33,17 +33,27 @@ def load_ic(source: str, revision: Optional[str] = None) -> list[ICItem]:
     """An IC dataset from a local build folder or a Hub repo at a revision."""
     import datasets
 
+    from ..hub import dataset_errors
+
     local = Path(source)
-    if local.is_dir():
-        if not (local / "manifest.json").is_file():
-            raise SourceError(f"{local}: not a complete jfhub build (no manifest.json)")
-        files = {"test": str(local / "data" / "train-*.tar")}
-        ds = datasets.load_dataset("webdataset", data_files=files, split="test")
-    else:
-        ds = datasets.load_dataset(source, revision=revision, split="test")
+    with dataset_errors(source, revision):
+        if local.is_dir():
+            if not (local / "manifest.json").is_file():
+                raise SourceError(f"{local}: not a complete jfhub build (no manifest.json)")
+            files = {"test": str(local / "data" / "train-*.tar")}
+            ds = datasets.load_dataset("webdataset", data_files=files, split="test")
+        else:
+            ds = datasets.load_dataset(source, revision=revision, split="test")
     image_col = next((c for c in ("jpg", "png", "webp") if c in ds.column_names), None)
     if "json" not in ds.column_names or image_col is None:
         raise SourceError(f"{source}: not an IC dataset (columns {ds.column_names}; need json + jpg/png/webp)")
+    if len(ds) == 0:
+        raise SourceError(f"{source}: the IC dataset has no images")
+    fields = ds.features["json"]
+    missing = [k for k in ("id", "domain", "elements") if not isinstance(fields, dict) or k not in fields]
+    if missing:
+        raise SourceError(f"{source}: not an IC dataset: its rows have no {', '.join(map(repr, missing))} "
+                          f"(a preference build?)")
     return [_item(row["json"], row[image_col]) for row in ds]
 
 

@@ -50,14 +50,18 @@ def load_preference_data(spec: TrainSpec):
     folder, a `save_to_disk` folder, or any folder `datasets` can read."""
     import datasets
 
+    from ..hub import dataset_errors
+
     local = Path(spec.dataset)
     if local.is_dir():
-        return _load_local(local, spec.split)
+        with dataset_errors(spec.dataset):
+            return _load_local(local, spec.split)
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
-    commit = HfApi().dataset_info(spec.dataset, revision=spec.revision).sha
-    ds = datasets.load_dataset(spec.dataset, revision=commit, split=spec.split)
+    with dataset_errors(spec.dataset, spec.revision):
+        commit = HfApi().dataset_info(spec.dataset, revision=spec.revision).sha
+        ds = datasets.load_dataset(spec.dataset, revision=commit, split=spec.split)
     try:
         recipe = json.loads(Path(hf_hub_download(spec.dataset, "recipe.json", repo_type="dataset",
                                                  revision=commit)).read_text())
