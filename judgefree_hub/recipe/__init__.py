@@ -9,9 +9,9 @@ from .doc import fields_table, with_table
 from .jsonfile import read_json_file
 from .load import load_recipe, recipe_from_dict
 from .schema import fragment, recipe_schema
-from .specs import ComponentSpec, GenerationSpec, HubSpec, ICSpec, ModelSpec, OutputSpec, Recipe
+from .specs import ComponentSpec, GenerationSpec, HubSpec, ICSpec, ModelSpec, OutputSpec, Recipe, thaw
 from .validate import fill_defaults, schema_problems
 
 __all__ = ["ComponentSpec", "GenerationSpec", "HubSpec", "ICSpec", "ModelSpec", "OutputSpec", "Recipe",
            "fields_table", "fill_defaults", "fragment", "load_recipe", "read_json_file", "recipe_from_dict", "recipe_schema",
-           "schema_problems", "with_table"]
+           "schema_problems", "thaw", "with_table"]

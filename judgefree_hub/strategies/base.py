@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Mapping, Sequence
 
 from ..backends.base import AnswerPlan, Backend, Branch
-from ..recipe import GenerationSpec
+from ..recipe import GenerationSpec, fill_defaults, fragment, thaw
 from ..records import LoadedSample, Pair, Sample
 from ..registry import Registry
 
@@ -23,7 +23,10 @@ class Strategy(ABC):
     space: str = "logits"
 
     def __init__(self, options: Mapping[str, Any], seed: int):
+        """`options`: the recipe's strategy object; omitted fields take their defaults from
+        this strategy's fragment (`<name>.schema.json`), the one place they are written."""
         self.seed = seed
+        self.options: Mapping[str, Any] = fill_defaults(thaw(options), fragment("strategies", self.name))
 
     def bind(self, samples: Sequence[Sample]) -> None:
         """Every sample of the build, before any is generated: for a strategy that draws from

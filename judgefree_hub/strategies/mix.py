@@ -16,6 +16,7 @@ from ..backends.base import AnswerPlan, Branch
 from ..records import LoadedSample
 from ..seeding import derive_seed, rng
 from .base import STRATEGIES, Strategy
+from .noise_image import diffusion_noise
 
 
 @dataclass(frozen=True)
@@ -45,14 +46,18 @@ class MixStrategy(Strategy):
 
     def __init__(self, options: Mapping[str, Any], seed: int):
         super().__init__(options, seed)
-        self.space = options["space"]
-        self.positive_ratio = float(options["positive_ratio"])
-        self.negative_ratio = RatioDistribution(**options["negative_ratio"])
-        self.unconditional = options["unconditional"]
+        o = self.options
+        self.space = o["space"]
+        self.positive_ratio = float(o["positive_ratio"])
+        self.negative_ratio = RatioDistribution(**o["negative_ratio"])
+        self.unconditional = o["unconditional"]
+        self.noise_step = int(o["noise_step"])
 
-    def _unconditional_image(self, image: Image.Image) -> Optional[Image.Image]:
+    def _unconditional_image(self, image: Image.Image, key: str) -> Optional[Image.Image]:
         if self.unconditional == "blank_image":
             return Image.new("RGB", image.size, (128, 128, 128))
+        if self.unconditional == "noised_image":
+            return diffusion_noise(image, self.noise_step, self.seed, key)
         return None
 
     def plan(self, batch: Sequence[LoadedSample]):
@@ -63,17 +68,23 @@ class MixStrategy(Strategy):
             key = s.sample.key
             h_neg = self.negative_ratio.draw(self.seed, key)
             for role, h in (("positive", self.positive_ratio), ("negative", h_neg)):
+                seed = derive_seed(self.seed, "decode", key, role)
+                if h == 1:  # only the unconditional scores count: decode that row alone
+                    answers.append(AnswerPlan(len(rows), None, 0.0, seed))
+                    rows.append(Branch(s.sample.prompt, self._unconditional_image(s.image, key)))
+                    continue
                 cond = len(rows)
                 rows.append(Branch(s.sample.prompt, s.image))
                 uncond = None
                 if h > 0:
                     uncond = len(rows)
-                    rows.append(Branch(s.sample.prompt, self._unconditional_image(s.image)))
-                answers.append(AnswerPlan(cond, uncond, h, derive_seed(self.seed, "decode", key, role)))
+                    rows.append(Branch(s.sample.prompt, self._unconditional_image(s.image, key)))
+                answers.append(AnswerPlan(cond, uncond, h, seed))
             ratios.append((self.positive_ratio, h_neg))
         return rows, answers, ratios
 
     def describe(self) -> str:
-        removed = "image removed" if self.unconditional == "no_image" else "blank image"
+        removed = {"no_image": "image removed", "blank_image": "blank image",
+                   "noised_image": f"image noised at t = {self.noise_step}/1000"}[self.unconditional]
         return (f"mix in {self.space} space: z = (1-h) z_cond + h z_uncond ({removed}); "
                 f"positive h = {self.positive_ratio}; negative {self.negative_ratio.describe()}")

@@ -33,7 +33,7 @@ class NoiseImageStrategy(Strategy):
 
     def __init__(self, options: Mapping[str, Any], seed: int):
         super().__init__(options, seed)
-        self.noise_step = int(options["noise_step"])
+        self.noise_step = int(self.options["noise_step"])
 
     def plan(self, batch: Sequence[LoadedSample]):
         rows: list[Branch] = []

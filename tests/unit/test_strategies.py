@@ -132,3 +132,35 @@ def test_random_negative_with_a_single_image_gives_identical_answers_that_the_ve
     s.bind([x.sample for x in samples])
     assert all(s.partner(x.sample) is None for x in samples)
     assert all(p.positive == p.negative for p in s.generate(samples, _EchoBackend(), None))
+
+
+def test_strategies_take_recipe_options_frozen_or_partial():
+    """From a loaded recipe (frozen mappings) or a partial dict: defaults come from the fragment."""
+    from pathlib import Path
+
+    from judgefree_hub.recipe import load_recipe
+
+    recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "smoke.json")
+    s = MixStrategy(recipe.strategy.options, seed=recipe.seed)
+    assert (s.space, s.unconditional, s.noise_step) == ("logits", "no_image", 999)
+    assert MixStrategy({}, seed=0).negative_ratio.describe() == "h ~ N(0.5, 0.2^2) clipped to [0.1, 1.0]"
+    assert NoiseImageStrategy({}, seed=0).noise_step == 500
+
+
+@pytest.mark.parametrize("unconditional", ["no_image", "blank_image", "noised_image"])
+def test_at_h1_only_the_unconditional_row_is_decoded(unconditional):
+    s = MixStrategy({"negative_ratio": {"distribution": "fixed", "value": 1.0}, "unconditional": unconditional}, seed=0)
+    batch = [loaded("a", "red"), loaded("b", "blue")]
+    rows, answers, ratios = s.plan(batch)
+    assert len(rows) == 4 and ratios == [(0.0, 1.0)] * 2  # positive cond + negative uncond per sample
+    negatives = [rows[a.cond] for a in answers[1::2]]
+    assert all(a.uncond is None and a.ratio == 0.0 for a in answers)
+    if unconditional == "no_image":
+        assert all(r.image is None for r in negatives)
+    elif unconditional == "blank_image":
+        assert all(r.image.getcolors() == [(256, (128, 128, 128))] for r in negatives)
+    else:
+        noisy = negatives[0].image
+        assert noisy.size == (16, 16) and len(noisy.getcolors(256 * 256)) > 50  # noise, not the flat red
+        assert s.plan(batch)[0][1].image.tobytes() == noisy.tobytes()  # seeded by (seed, key)
+        assert "t = 999/1000" in s.describe()
