@@ -151,17 +151,21 @@ class ClipVerifier(Verifier):
         self.device = device
         return self
 
-    def score(self, images: Sequence[Image.Image], texts: Sequence[str]) -> list[float]:
+    def score(self, images: Sequence[Image.Image], texts: Sequence[str],
+              split: Optional[Sequence[bool]] = None) -> list[float]:
         """Cosine similarity of each (images[i], texts[i]).
 
-        An image object passed several times is encoded once; a long text scores as the mean of
-        its sentences under "sentence_mean".
+        An image object passed several times is encoded once. texts[i] scores as the mean of
+        its sentences when split[i]; by default when it is longer than the text context under
+        "sentence_mean".
         """
         import torch
 
         if not texts:
             return []
         self.load()
+        if split is None:
+            split = [self._too_long(text) for text in texts]
         slots: dict[int, int] = {}
         unique, image_of, pieces, owner = [], [], [], []
         for i, (image, text) in enumerate(zip(images, texts, strict=True)):
@@ -169,7 +173,7 @@ class ClipVerifier(Verifier):
                 slots[id(image)] = len(unique)
                 unique.append(image)
             image_of.append(slots[id(image)])
-            for piece in self._pieces(text):
+            for piece in (split_sentences(text) or [text]) if split[i] else [text]:
                 pieces.append(piece)
                 owner.append(i)
         with torch.inference_mode():
@@ -189,19 +193,22 @@ class ClipVerifier(Verifier):
         todo = [i for i, result in enumerate(results) if result is None]
         images = [pairs[i].sample.image for i in todo for _ in range(2)]
         texts = [text for i in todo for text in (pairs[i].positive, pairs[i].negative)]
-        scores = self.score(images, texts) if todo else []
+        # Both answers of a pair are scored the same way: by sentences if either is too long
+        # (a whole-text score and a sentence mean are different estimators).
+        split = [either for i in todo
+                 for either in [self._too_long(pairs[i].positive) or self._too_long(pairs[i].negative)] * 2]
+        scores = self.score(images, texts, split) if todo else []
         p = self.params
         for n, i in enumerate(todo):
             results[i] = decide(pairs[i], scores[2 * n], scores[2 * n + 1],
                                 p.reverse_margin, p.min_gap, p.reverse)
         return results  # type: ignore[return-value]  # every None was replaced
 
-    def _pieces(self, text: str) -> list[str]:
-        """What to score for one answer: itself, or its sentences when too long to fit."""
-        if (self.params.long_text == "truncate"
-                or count_tokens(self._tokenizer, text) <= self.context_length):
-            return [text]
-        return split_sentences(text) or [text]
+    def _too_long(self, text: str) -> bool:
+        """Over the text context, with long_text = sentence_mean (truncate never splits)."""
+        self.load()
+        return (self.params.long_text == "sentence_mean"
+                and count_tokens(self._tokenizer, text) > self.context_length)
 
     def _encode(self, items: Sequence[Any], encode: Any) -> Any:
         """Batched by batch_size (>= 1 item); float64 on CPU, so the sums add no more rounding."""

@@ -231,9 +231,12 @@ class StubVerifier(ClipVerifier):
         super().__init__(params)
         self.calls: list[tuple[list, list[str]]] = []
 
-    def score(self, images, texts):
+    def score(self, images, texts, split=None):
         self.calls.append((list(images), list(texts)))
         return [self.TABLE[t] for t in texts]
+
+    def _too_long(self, text):
+        return False  # no tokenizer here: every answer fits
 
 
 def make_pair(image, positive, negative, key):
@@ -267,3 +270,19 @@ def test_judge_without_scorable_pairs_never_scores(images):
     out = stub.judge([make_pair(images[0], "", "x", "k0")])
     assert out == [Dropped("k0", DropReason.EMPTY_ANSWER, "positive answer is empty")]
     assert stub.calls == []
+
+
+@pytest.mark.parametrize("long_first", [True, False])
+def test_both_answers_of_a_pair_are_scored_the_same_way(verifier, images, long_first):
+    """One answer over the context makes both sentence means: a whole-text score against a
+    sentence mean would compare two different estimators."""
+    short = "A cat sits. A dog runs."
+    pos, neg = (LONG, short) if long_first else (short, LONG)
+    [out] = verifier.judge([make_pair(images[0], pos, neg, "p")])
+    halves = verifier.score([images[0]] * 2, ["A cat sits.", "A dog runs."])
+    short_as_sentences = round(sum(halves) / 2, 6)
+    [short_whole] = verifier.score([images[0]], [short])
+    assert abs(short_whole - sum(halves) / 2) > 1e-4  # the two estimators differ on this text
+    assert short_as_sentences in (out.chosen_score, out.rejected_score)
+    [two_short] = verifier.judge([make_pair(images[0], short, "A bird flies.", "q")])
+    assert round(short_whole, 6) in (two_short.chosen_score, two_short.rejected_score)  # no long answer: whole
