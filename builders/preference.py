@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 from judgefree_hub.card import render_build_card
 from judgefree_hub.output import (
     BuildProgress, BuildResult, BuildSteps, Finish, ShardContent, ShardRecord, build_stats,
-    encode_image, iter_shard_rows, pair_row, plot_files, run_build, shard_members,
+    encode_image, iter_shard_rows, pair_row, plot_files, run_build, shard_members, tally_drawn_ratio,
 )
 from judgefree_hub.recipe import Recipe
 from judgefree_hub.records import Dropped, DropReason, LoadedSample, Sample, VerifiedPair
@@ -102,6 +102,8 @@ class PreferenceSteps(BuildSteps[Sample]):
             if loaded:
                 pairs = self.pipe.strategy.generate(loaded, self.pipe.backend, self.recipe.model.generation)
                 judged += self.pipe.verifier.judge(pairs)
+                for pair in pairs:
+                    tally_drawn_ratio(counts, pair.negative_ratio)
             for item in judged:
                 if isinstance(item, Dropped):
                     counts[f"dropped_{item.reason.value}"] += 1
@@ -121,7 +123,7 @@ class PreferenceSteps(BuildSteps[Sample]):
     def finish(self, root: Path, records: Sequence[ShardRecord], shards: Sequence[Mapping[str, Any]]) -> Finish:
         rows = list(iter_shard_rows(root / r.file for r in records))
         stats = build_stats((r.stats for r in records), rows)
-        return Finish(stats, render_build_card(self.recipe, stats, shards), plot_files(rows))
+        return Finish(stats, render_build_card(self.recipe, stats, shards), plot_files(rows, stats))
 
 
 @BUILDERS.register("preference")

@@ -9,9 +9,9 @@ from .plots import plot_files
 from .progress import BuildProgress
 from .rows import FIELD_TYPES, FIELDS, encode_image, features_yaml, pair_row, shard_members, to_trl
 from .shards import ShardRecord, ShardStore, sha256_file, write_atomic
-from .stats import build_stats, iter_shard_rows
+from .stats import build_stats, iter_shard_rows, tally_drawn_ratio
 
 __all__ = ["FIELDS", "FIELD_TYPES", "MANIFEST", "BuildFolder", "BuildProgress", "BuildResult", "BuildSteps",
            "Finish", "ShardContent", "ShardPlan", "ShardRecord", "ShardStore", "build_stats", "encode_image",
            "features_yaml", "iter_shard_rows", "pair_row", "plot_files", "run_build", "sha256_file",
-           "shard_members", "shard_plans", "to_trl", "write_atomic"]
+           "shard_members", "shard_plans", "tally_drawn_ratio", "to_trl", "write_atomic"]

@@ -43,12 +43,30 @@ def score_gap_png(rows: Sequence[Mapping[str, Any]]) -> bytes:
     return _hist(gaps, "CLIP score gap, positive - negative (< 0: reversed)", "score gap", 30)
 
 
-def ratio_png(rows: Sequence[Mapping[str, Any]]) -> bytes:
-    """Histogram of the negative's hallucination ratio h."""
-    ratios = [r["chosen_ratio"] if r["reversed"] else r["rejected_ratio"] for r in rows]
-    ratios = [h for h in ratios if h is not None]
-    return _hist(ratios, "Hallucination ratio h of the negative", "h", [i / 20 for i in range(21)])
+def ratio_png(bins: Mapping[str, Sequence[int]]) -> bytes:
+    """The negative's hallucination ratio h: drawn (every decoded pair) behind kept (after the
+    verifier), on the same bins, so the pairs the verifier dropped show as the difference."""
+    from matplotlib.figure import Figure
+
+    drawn, kept = bins["drawn"], bins["kept"]
+    width = 1 / len(drawn)
+    left = [i * width for i in range(len(drawn))]
+    fig = Figure(figsize=(5, 3), layout="constrained")
+    ax = fig.add_subplot()
+    if sum(drawn) or sum(kept):
+        ax.bar(left, drawn, width=width, align="edge", color="#C7CCD6", edgecolor="white",
+               label=f"drawn ({sum(drawn)})")
+        ax.bar(left, kept, width=width, align="edge", color="#4C72B0", edgecolor="white",
+               label=f"kept ({sum(kept)})")
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no ratios (this strategy has none)", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title("Hallucination ratio h of the negative: drawn vs kept")
+    ax.set_xlabel("h")
+    ax.set_ylabel("pairs")
+    return _png(fig)
 
 
-def plot_files(rows: Sequence[Mapping[str, Any]]) -> dict[str, bytes]:
-    return {"plots/score_gap.png": score_gap_png(rows), "plots/negative_ratio.png": ratio_png(rows)}
+def plot_files(rows: Sequence[Mapping[str, Any]], stats: Mapping[str, Any]) -> dict[str, bytes]:
+    return {"plots/score_gap.png": score_gap_png(rows),
+            "plots/negative_ratio.png": ratio_png(stats["negative_ratio_bins"])}

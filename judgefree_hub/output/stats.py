@@ -32,6 +32,26 @@ def _summary(values: Sequence[float]) -> dict[str, float] | None:
     }
 
 
+RATIO_BINS = 20  # histogram bins of h over [0, 1]
+
+
+def tally_drawn_ratio(counts: Counter, h: float | None) -> None:
+    """Count one drawn negative ratio into a shard's counts (kept or dropped alike), so the card
+    can show the distribution that was drawn, not only what survived the verifier."""
+    if h is None:
+        return
+    counts[f"h_drawn_{min(int(h * RATIO_BINS), RATIO_BINS - 1):02d}"] += 1
+    counts["h_drawn_n"] += 1
+    counts["h_drawn_sum_micro"] += round(h * 1_000_000)
+
+
+def _ratio_bins(values: Iterable[float]) -> list[int]:
+    bins = [0] * RATIO_BINS
+    for h in values:
+        bins[min(int(h * RATIO_BINS), RATIO_BINS - 1)] += 1
+    return bins
+
+
 def build_stats(shard_counts: Iterable[Mapping[str, int]], rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     counts: Counter = Counter()
     for c in shard_counts:
@@ -50,4 +70,10 @@ def build_stats(shard_counts: Iterable[Mapping[str, int]], rows: Iterable[Mappin
         "rejected_score": _summary([r["rejected_score"] for r in rows]),
         "score_gap": _summary(gaps),
         "negative_ratio": _summary([h for h in neg_ratios if h is not None]),
+        "negative_ratio_bins": {
+            "drawn": [counts[f"h_drawn_{i:02d}"] for i in range(RATIO_BINS)],
+            "kept": _ratio_bins(h for h in neg_ratios if h is not None),
+        },
+        "negative_ratio_drawn_mean": (round(counts["h_drawn_sum_micro"] / 1_000_000 / counts["h_drawn_n"], 6)
+                                      if counts["h_drawn_n"] else None),
     }

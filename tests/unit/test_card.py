@@ -9,6 +9,8 @@ STATS = {
     "rejected_score": {"mean": 0.2, "std": 0.1, "min": 0.0, "max": 0.4},
     "score_gap": {"mean": 0.1, "std": 0.05, "min": 0.01, "max": 0.2},
     "negative_ratio": {"mean": 0.5, "std": 0.2, "min": 0.1, "max": 1.0},
+    "negative_ratio_bins": {"drawn": [0] * 10 + [9] + [0] * 9, "kept": [0] * 10 + [7] + [0] * 9},
+    "negative_ratio_drawn_mean": 0.45,
 }
 SHARDS = [{"file": "data/train-000000.tar", "rows": 7, "bytes": 12345, "sha256": "ab" * 32}]
 
@@ -25,6 +27,9 @@ def test_card_metadata_and_body(demo_recipe):
     assert "image-text-to-text" in meta["task_categories"]
     assert "| pairs reversed by the verifier | 2 (28.6%) |" in body
     assert "| dropped: identical_answers | 2 |" in body
+    assert "| negative ratio h: drawn mean (pairs decoded) / kept mean (pairs kept) | 0.45 (9) / 0.5 (7) |" in body
+    old_stats = {k: v for k, v in STATS.items() if not k.startswith("negative_ratio_")}  # a build from before
+    assert "drawn mean" not in render_preference_card(demo_recipe, old_stats, SHARDS)
     assert "h ~ N(0.5, 0.2^2) clipped to [0.1, 1.0]" in body
     assert "random weights" in body and "demo:tiny-llava, demo:tiny-clip" in body
     assert f"| data/train-000000.tar | 7 | 12345 | `{'ab' * 32}` |" in body
