@@ -21,6 +21,20 @@ def built_recipe(root: Path) -> Recipe:
     return recipe_from_dict(json.loads(path.read_text()), base_dir=root, label=str(path), check_paths=False)
 
 
+def check_repo_id(repo_id: str) -> None:
+    """A Hub repo id as the Hub takes it (ORG/NAME), checked before any request, in one line."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    message = None
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        message = " ".join(str(e).split())
+    if message or "/" not in repo_id:
+        raise PushError(f"repo {repo_id!r} is not a Hub repo id (ORG/NAME): {message or 'it has no ORG/ part'}")
+
+
 def publish(root: Path, repo_id: Optional[str] = None, private: Optional[bool] = None,
             endpoint: Optional[str] = None, wait_s: float = 1.0) -> PushResult:
     """Push the complete build at `root`; the repo comes from the argument or the recipe."""
@@ -29,6 +43,7 @@ def publish(root: Path, repo_id: Optional[str] = None, private: Optional[bool] =
     repo_id = repo_id or recipe.hub.repo
     if not repo_id:
         raise PushError("no repo to push to: pass --repo ORG/NAME or set hub.repo in the recipe")
+    check_repo_id(repo_id)
     manifest = check_publishable(root)
     stats = json.loads((root / "stats.json").read_text())
     card = render_build_card(recipe, stats, manifest["shards"], repo_id=repo_id)

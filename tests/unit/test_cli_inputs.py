@@ -73,3 +73,15 @@ def test_eval_and_train_on_a_missing_dataset_are_one_line(tmp_path, source):
     assert code == 1 and len(lines) == 1 and "cannot load the dataset" in lines[0], lines
     code, lines = run("train", source, "--model", "demo:tiny-llava", "--output", tmp_path / "o")
     assert code in (1, 2) and len(lines) == 1 and lines[0].startswith("Error: "), lines
+
+
+@pytest.mark.parametrize("repo", ["a b/c", "org/", "/x", "a/b/c", "a--b/c", "x" * 100 + "/y", "ok/name.git", "noorg",
+                                  "org/na me", "org/..", "-org/x"])
+def test_a_bad_repo_id_is_refused_in_one_line_before_any_request(repo):
+    from judgefree_hub.errors import PushError
+    from judgefree_hub.hub.publish import check_repo_id
+
+    with pytest.raises(PushError) as info:
+        check_repo_id(repo)
+    assert "\n" not in str(info.value) and f"repo {repo!r} is not a Hub repo id" in str(info.value)
+    check_repo_id("org-1/name_2.v3")
