@@ -67,8 +67,14 @@ def test_masked_tokens_stay_masked_without_nan():
 def test_greedy_and_seeded_sampling():
     scores = torch.tensor([[0.0, 3.0, 1.0], [5.0, 0.0, 0.0]])
     assert next_tokens(scores, do_sample=False).tolist() == [1, 0]
-    draw = lambda: next_tokens(scores, True, 1.0, 0, 1.0, [torch.Generator().manual_seed(s) for s in (1, 2)])
-    assert draw().tolist() == draw().tolist()
+    draws = [next_tokens(scores, True, 1.0, 0, 1.0, [torch.Generator().manual_seed(s), torch.Generator().manual_seed(s + 1)])
+             for s in range(3000)]
+    again = [next_tokens(scores, True, 1.0, 0, 1.0, [torch.Generator().manual_seed(s), torch.Generator().manual_seed(s + 1)])
+             for s in range(3000)]
+    assert all(torch.equal(a, b) for a, b in zip(draws, again))  # a seed gives its draw again
+    first = torch.tensor([d[0].item() for d in draws])
+    freq = torch.bincount(first, minlength=3).double() / len(first)
+    assert torch.allclose(freq, scores[0].softmax(-1).double(), atol=0.03)  # and the seeds sample softmax
 
 
 def test_top_k_and_top_p_filtering():
