@@ -33,7 +33,9 @@ def _is_integer(checker, value) -> bool:
 
 def _is_number(checker, value) -> bool:
     """A finite number: NaN and Infinity are not JSON numbers (Python reads them anyway)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) or math.isfinite(value)  # an int of any size is finite
 
 
 def _pattern(validator, pattern: str, instance, schema):

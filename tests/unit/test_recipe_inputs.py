@@ -96,6 +96,8 @@ FILES = {
     "Latin-1": ('{"name": "caf\xe9", "version": "1.0.0"}'.encode("latin-1"), "is not UTF-8 (byte 0xe9"),
     "deep": (b'{"name": ' + b"[" * 50000 + b"]" * 50000 + b"}", "nested too deeply"),
     "not JSON": (b"name: a", "invalid JSON at line 1 column 1"),
+    "overflowing float": (b'{"name": "a", "version": "1.0.0", "builder": "ic", "ic": {"manifest": "m"}, "seed": 1e400}',
+                          "$.seed: must be integer, got Infinity"),
     "huge": (b'{"description": "' + b"x" * (2 << 20) + b'"}', "bytes; a config is at most"),
 }
 
@@ -131,3 +133,10 @@ def test_a_path_that_is_no_file_is_one_line_and_never_blocks(tmp_path, kind):
     with pytest.raises(RecipeError) as info:
         load_recipe(path)
     assert len(info.value.lines()) == 1 and info.value.lines()[0].startswith(f"{path}: $: ")
+
+
+def test_huge_integers_are_numbers_not_crashes():
+    """An integer literal of any size is a finite number (math.isfinite would overflow on it)."""
+    raw = {**BASES["smoke"], "seed": 10 ** 400}
+    raw["model"] = {**raw["model"], "generation": {**raw["model"]["generation"], "temperature": 10 ** 400}}
+    assert recipe_from_dict(raw, base_dir=RECIPES).seed == 10 ** 400
