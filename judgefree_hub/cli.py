@@ -114,11 +114,24 @@ def push_options(fn):
     return fn
 
 
+def _check_repo(repo_id) -> None:
+    """A malformed repo id is a usage error, refused before any work (a build or a training run
+    can take hours before its push)."""
+    from .hub import check_repo_id
+
+    if repo_id:
+        try:
+            check_repo_id(repo_id)
+        except JfhubError as e:
+            raise InputProblem(str(e)) from None
+
+
 def _push(root: Path, repo, private, endpoint) -> None:
     from huggingface_hub.utils import disable_progress_bars
 
     from .hub import publish
 
+    _check_repo(repo)
     if not sys.stderr.isatty():
         disable_progress_bars()  # upload bars only help a person watching a terminal
 
@@ -126,6 +139,8 @@ def _push(root: Path, repo, private, endpoint) -> None:
         result = publish(root, repo_id=repo, private=private, endpoint=endpoint)
     except JfhubError as e:
         raise RunProblem(str(e)) from None
+    except OSError as e:  # writing the card into the build folder: no permission, a read-only disk
+        raise RunProblem(f"{e.filename or root}: {e.strerror or e}") from None
     how = "tagged the existing commit" if result.reused_commit else "1 commit"
     click.echo(f"pushed {result.files} files ({result.bytes:,} bytes) to {result.repo_id} in "
                f"{result.seconds:.1f}s: {how}, tag {result.tag}")
@@ -146,6 +161,8 @@ def build(recipe: str, out: str, progress: bool, push: bool, repo, private, endp
     r = _load(recipe)
     if push and not (repo or r.hub.repo):
         raise RunProblem("--push needs a repo: pass --repo ORG/NAME or set hub.repo in the recipe")
+    if push:
+        _check_repo(repo or r.hub.repo)
     from .builders import BUILDERS
 
     try:
@@ -212,6 +229,7 @@ def train(dataset, model, output_dir, revision, split, columns, full, config_pat
         spec = load_train_spec(config_path, overrides)
     except ConfigError as e:
         raise ConfigProblems(e) from None
+    _check_repo(spec.push_to)
     from .train import train as run_train
 
     try:

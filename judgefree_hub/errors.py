@@ -46,4 +46,5 @@ class BuildError(JfhubError, RuntimeError):
 
 
 class PushError(JfhubError, RuntimeError):
-    """Publishing to the Hub failed; nothing half-published is left visible."""
+    """Publishing to the Hub failed or was refused. At most an untagged commit is left (the
+    message names it), and running the same push again completes it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -14,16 +15,43 @@ def dataset_errors(source: str, revision: Optional[str] = None) -> Iterator[None
     """Loading a dataset (Hub repo, revision, local folder) fails in one line, whatever failed:
     a missing repo or revision, a gated repo, the network, a folder that holds no dataset, a
     missing split. The cause's type and first line are kept; the traceback is not shown."""
-    from ..errors import SourceError
+    from huggingface_hub.errors import HFValidationError
+
+    from ..errors import JfhubError, SourceError
 
     try:
         yield
-    except SourceError:
+    except JfhubError:  # ours: already one line that says what is wrong
         raise
     except Exception as e:  # noqa: BLE001  (huggingface_hub and datasets raise many types; see above)
         where = f"{source}" + (f" at revision {revision}" if revision else "")
+        if isinstance(e, HFValidationError):  # not a folder, so taken for a repo id, and not one
+            what = "a file, not a dataset folder" if Path(source).exists() else "no such folder"
+            raise SourceError(f"{where}: cannot load the dataset: {what}, and not a Hub repo id (ORG/NAME)") from e
         first = (str(e).strip().splitlines() or [""])[0][:300]
         raise SourceError(f"{where}: cannot load the dataset: {type(e).__name__}: {first}") from e
+
+
+def build_rows(source: str, revision: Optional[str] = None) -> Optional[int]:
+    """The rows a jfhub build (a folder, or a Hub repo at `revision`) records in its manifest.json;
+    None for any other dataset. Asked before loading, so that a build whose pairs were all dropped
+    is named as empty, not by what `datasets` raises on an empty split."""
+    local = Path(source)
+    if local.is_dir():
+        path = local / "manifest.json"
+        if not path.is_file():
+            return None
+    else:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError
+
+        try:
+            path = Path(hf_hub_download(source, "manifest.json", repo_type="dataset", revision=revision))
+        except EntryNotFoundError:
+            return None
+    manifest = json.loads(path.read_text())
+    rows = manifest.get("rows") if isinstance(manifest, dict) else None
+    return rows if isinstance(rows, int) else None
 
 
 def _image_column(columns) -> str:

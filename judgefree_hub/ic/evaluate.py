@@ -33,13 +33,24 @@ def load_ic(source: str, revision: Optional[str] = None) -> list[ICItem]:
     """An IC dataset from a local build folder or a Hub repo at a revision."""
     import datasets
 
-    from ..hub import dataset_errors
+    from ..hub import build_rows, dataset_errors
 
     local = Path(source)
     with dataset_errors(source, revision):
         if local.is_dir():
             if not (local / "manifest.json").is_file():
                 raise SourceError(f"{local}: not a complete jfhub build (no manifest.json)")
+            builder = _builder(local)
+            if builder not in (None, "ic"):
+                raise SourceError(f"{source}: not an IC dataset: a {builder!r} build (its recipe.json)")
+        else:  # IC sets are published as split "test", preference sets as "train"
+            splits = datasets.get_dataset_split_names(source, revision=revision)
+            if "test" not in splits:
+                raise SourceError(f"{source}: not an IC dataset: it has no 'test' split (splits: {splits}; "
+                                  f"a preference dataset?)")
+        if build_rows(source, revision) == 0:
+            raise SourceError(f"{source}: the IC dataset has no images")
+        if local.is_dir():
             files = {"test": str(local / "data" / "train-*.tar")}
             ds = datasets.load_dataset("webdataset", data_files=files, split="test")
         else:
@@ -55,6 +66,13 @@ def load_ic(source: str, revision: Optional[str] = None) -> list[ICItem]:
         raise SourceError(f"{source}: not an IC dataset: its rows have no {', '.join(map(repr, missing))} "
                           f"(a preference build?)")
     return [_item(row["json"], row[image_col]) for row in ds]
+
+
+def _builder(build: Path) -> Optional[str]:
+    """The builder a jfhub build folder was made by, from its resolved recipe.json (if any)."""
+    path = build / "recipe.json"
+    recipe = json.loads(path.read_text()) if path.is_file() else None
+    return recipe.get("builder") if isinstance(recipe, dict) else None
 
 
 def caption_images(items: Sequence[ICItem], spec: ModelSpec, prompt: Optional[str] = None) -> dict[str, str]:

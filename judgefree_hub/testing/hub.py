@@ -3,9 +3,10 @@
 It answers the subset of the Hugging Face Hub API that huggingface_hub (HfApi, hf_hub_download,
 HfFileSystem; plain git-LFS, i.e. HF_HUB_DISABLE_XET=1) and datasets' load_dataset call, and
 stores repos on disk (`hub_store.Store`). For reliability tests it injects faults (`fail`:
-answer 500 without doing the work; `drop`: close the connection without an answer) on the Nth
-request to a route, and counts requests per route (GET /_test/requests). Token values are
-never logged; access log lines hold only the request line and status.
+answer 500 without doing the work; `reject`: answer 400, a refusal no retry can fix; `drop`:
+close the connection without an answer) on the Nth request to a route, and counts requests per
+route (GET /_test/requests). Token values are never logged; access log lines hold only the
+request line and status.
 
     python -m judgefree_hub.testing.hub --port 0 --root DIR [--token T] [--fault commit:1:fail]
 """
@@ -27,7 +28,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from .hub_store import Change, HubError, Store, content_key, path_info, tree_entries
 
 log = logging.getLogger(__name__)
-ACTIONS = ("fail", "drop")
+ACTIONS = ("fail", "reject", "drop")
 WRITE_ROUTES = {"create-repo", "preupload", "lfs-batch", "commit", "tag", "branch"}
 _T = r"/api/(?P<t>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)"
 _P = r"/(?:(?P<p>datasets|spaces)/)?(?P<repo>[^/]+/[^/]+)"
@@ -184,8 +185,9 @@ class _Handler(BaseHTTPRequestHandler):
         if action == "drop":
             self.close_connection = True
             return
-        if action == "fail":
-            return self._send(500, {"error": f"injected fault on {name}"})
+        if action in ("fail", "reject"):  # the message also in a header, as the Hub sends it (HEAD has no body)
+            status, message = (500, "injected fault") if action == "fail" else (400, "injected rejection")
+            return self._send(status, {"error": f"{message} on {name}"}, {"X-Error-Message": f"{message} on {name}"})
         try:
             self.authed = self._check_token(name)
             getattr(self, "_on_" + name.replace("-", "_"))(**{

@@ -93,6 +93,8 @@ def load_train_spec(config_path: Optional[str | Path], overrides: Mapping[str, A
     if problems:
         raise ConfigError(label, problems)
     r = fill_defaults(merged, schema)
+    if r["dpo"]["max_steps"] == 0:  # TRL reads 0 as "not set" and trains whole epochs
+        raise ConfigError(label, [("$.dpo.max_steps", "must be -1 (train num_train_epochs) or >= 1, got 0")])
     lora = dict(r["lora"])
     if isinstance(lora["target_modules"], list):
         lora["target_modules"] = tuple(lora["target_modules"])

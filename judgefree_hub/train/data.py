@@ -69,6 +69,11 @@ def detect_layout(column_names: Sequence[str], columns: Optional[Mapping[str, st
         return _mapped_layout(names, columns)
     image_format = next((f for f in IMAGE_FORMATS if f in have), None)
     if "json" in have and image_format:
+        fields = sample.get("json") if isinstance(sample, Mapping) else None
+        missing = [k for k in ("prompt", "chosen", "rejected") if isinstance(fields, Mapping) and k not in fields]
+        if missing:  # e.g. an IC set: json + jpg too, but rows of id/domain/elements
+            raise DatasetLayoutError(f"dataset rows' json has no {', '.join(map(repr, missing))} (fields: "
+                                     f"{sorted(fields)}): not a preference dataset (an IC set?)")
         return Layout("jfhub", {"json": "json", "image": image_format})
     image = next((c for c in ("images", "image") if c in have), None)
     if image and {"prompt", "chosen", "rejected"} <= have:

@@ -54,6 +54,16 @@ def final_metrics(history: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _recipe_line(recipe) -> str:
+    """The jfhub recipe the data came from; "" when there is none or it is not one jfhub wrote (any
+    dataset may carry a recipe.json of its own, and a card must not fail after the training)."""
+    try:
+        return (f"`{recipe['name']}` v{recipe['version']} (model `{recipe['model']['id']}`, "
+                f"strategy `{recipe['strategy']['name']}`)")
+    except (KeyError, TypeError):
+        return ""
+
+
 def _render_card(spec, provenance, layout: str, rows: int, metrics: dict) -> str:
     import trl
 
@@ -61,9 +71,7 @@ def _render_card(spec, provenance, layout: str, rows: int, metrics: dict) -> str
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     template = env.from_string(resources.files("judgefree_hub.cards").joinpath("model.md.j2").read_text())
-    recipe = provenance.recipe
-    recipe_line = (f"`{recipe['name']}` v{recipe['version']} (model `{recipe['model']['id']}`, "
-                   f"strategy `{recipe['strategy']['name']}`)") if recipe else ""
+    recipe_line = _recipe_line(provenance.recipe)
     where = "Hub dataset" if provenance.is_hub else "local folder"
     settings = spec.as_dict()
     hyper = {f"dpo.{k}": v for k, v in settings["dpo"].items()}

@@ -50,17 +50,19 @@ def load_preference_data(spec: TrainSpec):
     folder, a `save_to_disk` folder, or any folder `datasets` can read."""
     import datasets
 
-    from ..hub import dataset_errors
+    from ..hub import build_rows, dataset_errors
 
     local = Path(spec.dataset)
     if local.is_dir():
         with dataset_errors(spec.dataset):
+            _refuse_empty_build(spec, build_rows(spec.dataset))
             return _load_local(local, spec.split)
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
     with dataset_errors(spec.dataset, spec.revision):
         commit = HfApi().dataset_info(spec.dataset, revision=spec.revision).sha
+        _refuse_empty_build(spec, build_rows(spec.dataset, commit))
         ds = datasets.load_dataset(spec.dataset, revision=commit, split=spec.split)
     try:
         recipe = json.loads(Path(hf_hub_download(spec.dataset, "recipe.json", repo_type="dataset",
@@ -68,6 +70,12 @@ def load_preference_data(spec: TrainSpec):
     except EntryNotFoundError:
         recipe = None
     return ds, DataProvenance(spec.dataset, spec.revision, commit, True, recipe)
+
+
+def _refuse_empty_build(spec: TrainSpec, rows: Optional[int]) -> None:
+    if rows == 0:
+        where = spec.dataset + (f" at revision {spec.revision}" if spec.revision else "")
+        raise DatasetLayoutError(f"{where}: the build has no pairs (0 rows in its manifest.json); nothing to train on")
 
 
 def _load_local(local: Path, split: str):
