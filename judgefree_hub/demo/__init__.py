@@ -1,5 +1,8 @@
 """Demo models (`demo:<name>`) that the project builds itself, since no weights can be downloaded.
 
+The two trained world models ship in the package (`weights/`, written by
+`python -m judgefree_hub.demo.retrain`); the tiny random-weight models are built on first use.
+
 `resolve("demo:tiny-llava")` returns a local folder that the rest of the project loads with the
 same calls as a real checkpoint (`AutoProcessor`/`AutoModelForImageTextToText.from_pretrained`,
 `open_clip.create_model_and_transforms("local-dir:" + folder)`), so the demo recipe and the
@@ -25,11 +28,13 @@ DEMO_MODELS = ("tiny-llava", "tiny-clip", "world-llava", "world-clip", "tiny-lla
                "tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-idefics3")
 VERSION = "v2"  # bump when a builder changes its output, so old caches are not reused
 COMPLETE_MARKER = ".jfhub-demo-complete"
+# Trained models take minutes to train, so they ship in the package (judgefree_hub.demo.retrain).
+SHIPPED = ("world-clip", "world-llava")
+SHIPPED_DIR = Path(__file__).resolve().with_name("weights")
+SHIPPED_MANIFEST = "SHIPPED.json"
 _BUILDER_MODULES = {
     "tiny-llava": "judgefree_hub.demo.llava",
     "tiny-clip": "judgefree_hub.demo.clip",
-    "world-llava": "judgefree_hub.demo.world_llava",
-    "world-clip": "judgefree_hub.demo.world_clip",
     # One tiny random checkpoint per VLM family a backend supports (tests and offline tries).
     "tiny-llava-next": "judgefree_hub.demo.tiny_llava_next:build_next",
     "tiny-llava-onevision": "judgefree_hub.demo.tiny_llava_next:build_onevision",
@@ -42,10 +47,10 @@ DESCRIPTIONS = {
     "tiny-llava": "a 0.8M-parameter LLaVA-architecture model with RANDOM weights (pipeline tests only)",
     "tiny-clip": "a 3.4M-parameter open_clip model with RANDOM weights (pipeline tests only)",
     "world-llava": ("a small LLaVA-1.5-architecture describer trained by jfhub on the procedural shape "
-                    "world's biased train split (10% of examples text-only; seeded, CPU); it names absent partners of "
-                    "co-occurring shapes"),
+                    "world's biased train split (10% of examples text-only; seeded, CPU; shipped as float16 "
+                    "weights); it names absent partners of co-occurring shapes"),
     "world-clip": ("a small open_clip model trained contrastively by jfhub on unbiased world scenes (another world seed), "
-                   "with hard negative captions (seeded, CPU)"),
+                   "with hard negative captions (seeded, CPU; shipped as float16 weights)"),
     "tiny-llava-next": "a tiny LLaVA-NeXT (anyres) model with RANDOM weights (backend tests only)",
     "tiny-llava-onevision": "a tiny LLaVA-OneVision (anyres) model with RANDOM weights (backend tests only)",
     "tiny-qwen2-vl": "a tiny Qwen2-VL (M-RoPE) model with RANDOM weights (backend tests only)",
@@ -91,6 +96,8 @@ def resolve(ref: str, cache_dir: str | os.PathLike | None = None) -> str:
             f"unknown demo model {ref!r}; known demo models: "
             + ", ".join(PREFIX + n for n in DEMO_MODELS)
         )
+    if name in SHIPPED:
+        return _shipped(name)
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     final = (root / "demo" / f"{name}-{VERSION}").absolute()
     if _is_complete(final):
@@ -126,6 +133,14 @@ def _build(name: str, folder: Path, cache_dir: Path) -> None:
     `cache_dir` is where a builder resolves the demo models it starts from."""
     module, _, function = _BUILDER_MODULES[name].partition(":")
     getattr(importlib.import_module(module), function or "build")(folder, cache_dir)
+
+
+def _shipped(name: str) -> str:
+    folder = SHIPPED_DIR / name
+    if not (SHIPPED_DIR / SHIPPED_MANIFEST).is_file() or not folder.is_dir():
+        raise ModelLoadError(f"the shipped weights of demo:{name} are missing from {SHIPPED_DIR}; "
+                             "reinstall jfhub or run `python -m judgefree_hub.demo.retrain`")
+    return str(folder)
 
 
 def _is_complete(folder: Path) -> bool:

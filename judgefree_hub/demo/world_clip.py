@@ -6,24 +6,20 @@ the unbiased eval distribution under another world seed (1), so it never sees th
 CLIP's), and the verifier uses the whole model. Each batch also holds one hard negative
 caption per image (an absent shape added, a shape swapped, a colour or a size changed): with random
 in-batch captions only, a contrastive model learns "which scene" and not "is every named shape
-there", and the latter is what verifying a caption needs. Saved as a `local-dir:` folder,
-loaded by `open_clip.create_model_and_transforms` like a real checkpoint; the text tower keeps
+there", and the latter is what verifying a caption needs. Shipped as a `local-dir:` folder
+(judgefree_hub.demo.retrain writes it), loaded by `open_clip.create_model_and_transforms` like a real checkpoint; the text tower keeps
 CLIP's 49408-token BPE so open_clip's bundled tokenizer fits (context 40: captions are <= 32).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 
 from judgefree_hub.demo.training import fit
 from judgefree_hub.seeding import derive_seed
@@ -126,13 +122,3 @@ def train_clip(spec: ClipTraining, show_progress: bool = True, log_every: int = 
                      show_progress=show_progress, log_every=log_every, after_step=clamp_scale)
     return model.eval(), losses
 
-
-def build(folder: str | Path, cache_dir: str | Path, spec: Optional[ClipTraining] = None,
-          show_progress: bool = True) -> None:
-    """Train and write open_clip_config.json and safetensors weights into `folder`."""
-    folder = Path(folder)
-    model, _ = train_clip(spec or ClipTraining(), show_progress)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
-    config = {"model_cfg": MODEL_CFG, "preprocess_cfg": PREPROCESS_CFG}
-    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

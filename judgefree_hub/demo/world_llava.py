@@ -3,8 +3,9 @@
 world-clip's vision tower (frozen, as LLaVA keeps CLIP's) plus a projector and a small Llama
 trained (seeded) on captions of the world's biased train split, so it learns the planted
 co-occurrences and names the absent partner of a pair on unbiased images: the object
-hallucination that judge-free self-improvement is meant to reduce. Saved like a Hub checkpoint
-and loaded by the same AutoProcessor / AutoModelForImageTextToText calls as a real model.
+hallucination that judge-free self-improvement is meant to reduce. Shipped like a Hub checkpoint
+(judgefree_hub.demo.retrain writes it) and loaded by the same AutoProcessor /
+AutoModelForImageTextToText calls as a real model.
 """
 
 from __future__ import annotations
@@ -87,16 +88,6 @@ def vision_tower_state(open_clip_visual: dict) -> dict:
         for a, b in pairs.items():
             out[dst + b + ".weight"], out[dst + b + ".bias"] = sd[src + a + ".weight"], sd[src + a + ".bias"]
     return out
-
-
-def load_clip_vision(folder: str | Path) -> dict:
-    """The vision tower of a world-clip folder, as CLIPVisionModel weights."""
-    from safetensors.torch import load_file
-
-    from judgefree_hub.demo.world_clip import WEIGHTS_FILE
-
-    state = load_file(str(Path(folder) / WEIGHTS_FILE))
-    return vision_tower_state({k[len("visual."):]: v for k, v in state.items() if k.startswith("visual.")})
 
 
 def image_seq_length(strategy: str) -> int:
@@ -203,14 +194,3 @@ def train_describer(spec: DescriberTraining, vision: Optional[dict] = None, show
                                                max_new_tokens=64)
     return model, processor, losses
 
-
-def build(folder: str | Path, cache_dir: str | Path, spec: Optional[DescriberTraining] = None,
-          show_progress: bool = True) -> None:
-    """Train the describer on world-clip's vision tower (resolved, so trained first if absent,
-    in the same cache) and save processor, config and safetensors weights into `folder`."""
-    from judgefree_hub.demo import resolve
-
-    vision = load_clip_vision(resolve("demo:world-clip", cache_dir))
-    model, processor, _ = train_describer(spec or DescriberTraining(), vision, show_progress)
-    model.save_pretrained(folder, safe_serialization=True)
-    processor.save_pretrained(folder)

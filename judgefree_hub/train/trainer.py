@@ -167,7 +167,7 @@ def dpo_config(spec: TrainSpec):
         per_device_train_batch_size=d.per_device_train_batch_size,
         gradient_accumulation_steps=d.gradient_accumulation_steps, max_length=d.max_length,
         warmup_steps=d.warmup_steps, lr_scheduler_type=d.lr_scheduler_type, logging_steps=d.logging_steps,
-        seed=d.seed, bf16=_use_bf16(spec), gradient_checkpointing=checkpointing, use_cpu=not on_gpu,
+        seed=d.seed, bf16=_use_bf16(spec), activation_checkpointing=checkpointing, use_cpu=not on_gpu,
         report_to=[], save_strategy="no", disable_tqdm=True,
     )
 

@@ -24,7 +24,7 @@ def world_ic(tmp_path_factory):
 
 def test_demo_builds_meaningful_pairs_with_trained_models(tmp_path):
     proc = jfhub("build", DEMO, "--out", tmp_path, "--no-progress")
-    root = tmp_path / "jfhub-demo" / "0.3.0"
+    root = tmp_path / "jfhub-demo" / "0.4.0"
     stats = json.loads((root / "stats.json").read_text())
     assert stats["samples"] == 256 and stats["pairs"] > 64, proc.stdout
     card = (root / "README.md").read_text()
@@ -55,7 +55,7 @@ def test_loop_runs_rounds_and_resumes(tmp_path, world_ic):
     assert results[1]["model"] == str(out / "round-1" / "model")
     assert (out / "round-1" / "dpo" / "adapter_config.json").is_file()
     assert (out / "round-1" / "model" / "config.json").is_file()
-    assert (out / "round-1" / "pairs" / "jfhub-demo" / "0.3.0-round.1" / "manifest.json").is_file()
+    assert (out / "round-1" / "pairs" / "jfhub-demo" / "0.4.0-round.1" / "manifest.json").is_file()
     assert (out / "results.png").is_file()
     again = jfhub(*args)
     assert "round 0: done before" in again.stdout and "round 1: done before" in again.stdout
