@@ -1,6 +1,6 @@
 """Does judge-free self-improvement work? The experiment of issue 6, on the procedural world.
 
-Seed model: demo:world-llava (trained here on the world's biased train split); verifier:
+Seed model: demo:world-llava (trained by jfhub on the world's biased train split, shipped); verifier:
 demo:world-clip. Pairs are built on unlabelled eval-distribution scenes (indices from 10000,
 clear of the IC set's 0..n-1), DPO runs on them, and captions of the held-out IC set (built
 with the IC builder) are scored judge-free. One table: the seed, round 1 of the full method,
@@ -9,7 +9,6 @@ the ablations, and three rounds of the full method.
     python benchmarks/self_improvement.py            # the README table (about 3 min on 2 cores)
     python benchmarks/self_improvement.py --quick    # the reduced run CI checks (under a minute)
 
-(plus about 15 minutes, once, to train the two models into the cache).
 
 Every variant reuses `jfhub loop` (judgefree_hub.loop) and writes its folder under --out, so a
 rerun with the same settings only prints the table again.

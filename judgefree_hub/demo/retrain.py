@@ -51,7 +51,6 @@ def sha256_of(path: Path) -> str:
 
 def _store_half(path: Path) -> None:
     """Rewrite a safetensors file with its float tensors in float16 (the shipped storage)."""
-    import torch
     from safetensors.torch import load_file, save_file
 
     state = load_file(str(path))

@@ -11,7 +11,6 @@ AutoModelForImageTextToText calls as a real model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -27,8 +26,8 @@ from transformers import (
 )
 
 from judgefree_hub.demo.tokenizer import build_tokenizer
-from judgefree_hub.demo.world_clip import MODEL_CFG as CLIP_MODEL_CFG
 from judgefree_hub.demo.training import fit
+from judgefree_hub.demo.world_clip import MODEL_CFG as CLIP_MODEL_CFG
 from judgefree_hub.seeding import derive_seed
 from judgefree_hub.seeding import rng as named_rng
 from judgefree_hub.world import WorldConfig, describe, render, scene_at
