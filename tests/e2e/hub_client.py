@@ -40,7 +40,7 @@ def dpo_step(repo: str, revision: str) -> dict:
     processor = AutoProcessor.from_pretrained(path)
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
     args = DPOConfig(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=2, max_steps=1, bf16=False,
-                     gradient_checkpointing=False, max_length=None, report_to=[], use_cpu=True,
+                     activation_checkpointing=False, max_length=None, report_to=[], use_cpu=True,
                      logging_steps=1, save_strategy="no")
     trainer = DPOTrainer(model=model, ref_model=copy.deepcopy(model), args=args, train_dataset=train,
                          processing_class=processor)

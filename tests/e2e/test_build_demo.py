@@ -144,7 +144,7 @@ def test_dpo_step_with_trl_on_the_built_pairs(built, tmp_path):
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
     args = DPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, max_steps=1, bf16=False,
-                     gradient_checkpointing=False, max_length=None, report_to=[], use_cpu=True,
+                     activation_checkpointing=False, max_length=None, report_to=[], use_cpu=True,
                      logging_steps=1, save_strategy="no", learning_rate=1e-3)
     trainer = DPOTrainer(model=model, ref_model=copy.deepcopy(model), args=args, train_dataset=ds,
                          processing_class=processor)

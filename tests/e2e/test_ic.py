@@ -65,7 +65,17 @@ def test_eval_with_the_tiny_model_and_compare(starter, tmp_path):
     caps.write_text("".join(json.dumps({"id": r["id"], "caption": r["reference_caption"]}) + "\n" for r in rows))
     run_jfhub("eval", "--ic", root, "--captions", caps, "--out", tmp_path / "ref")
     cmp = run_jfhub("eval", "--compare", tmp_path / "tiny" / "summary.json", tmp_path / "ref" / "summary.json")
-    assert "recall" in cmp.stdout and "+" in cmp.stdout
+    ref = json.loads((tmp_path / "ref" / "summary.json").read_text())
+    assert len(lines) == len(rows) and summary["counts"]["captions"] == len(rows)
+    # the compare table reads both summaries: a = the tiny model, b = the reference captions
+    table = {cells[0]: cells[1:] for cells in map(str.split, cmp.stdout.splitlines()) if cells}
+    for metric in ("precision", "recall", "f1"):
+        a, b = summary["overall"]["micro"][metric], ref["overall"]["micro"][metric]
+        delta = "-" if a is None else f"{round(b - a, 4):+.4f}"
+        want = ["-" if a is None else f"{a:.4f}", f"{b:.4f}", delta]
+        assert table[f"micro.{metric}"] == want, (metric, cmp.stdout)
+    # random weights name few of the annotated elements
+    assert summary["overall"]["micro"]["recall"] < ref["overall"]["micro"]["recall"]
 
 
 def test_bad_manifest_lines_are_reported_and_nothing_is_written(tmp_path):

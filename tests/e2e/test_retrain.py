@@ -15,10 +15,14 @@ from judgefree_hub.demo import retrain
 
 pytestmark = pytest.mark.slow
 
-CURVE_TOLERANCE = 0.10  # relative, per logged mean loss (100 steps each)
+# Relative, per logged mean loss (100 steps each), and for the mean of the last three. Measured:
+# the same machine forced to AVX2 instead of AVX-512 (ATEN_CPU_CAPABILITY=avx2) trains curves
+# that differ by up to 11% (world-llava's plateau near step 500) and 4% at the end.
+CURVE_TOLERANCE = 0.25
+END_TOLERANCE = 0.10
 
 
-def test_the_retrain_command_reproduces_the_shipped_world_models(tmp_path):
+def test_the_retrain_command_reproduces_the_shipped_world_models(tmp_path, record_property):
     out = tmp_path / "weights"
     proc = subprocess.run([sys.executable, "-m", "judgefree_hub.demo.retrain", "--out", str(out)],
                           capture_output=True, text=True)
@@ -27,7 +31,10 @@ def test_the_retrain_command_reproduces_the_shipped_world_models(tmp_path):
     shipped, fresh = retrain.read_manifest(), retrain.read_manifest(out)
     assert fresh["training"] == shipped["training"]
     assert fresh["fingerprint"]["threads"] == str(retrain.TRAIN_THREADS)
-    if fresh["fingerprint"] == shipped["fingerprint"]:
+    same_numerics = fresh["fingerprint"] == shipped["fingerprint"]
+    record_property("retrain_check", "bytes" if same_numerics else "training curves")
+    print("retrain check:", "bytes" if same_numerics else f"training curves (numerics: {fresh['fingerprint']})")
+    if same_numerics:
         assert retrain.differences(shipped, fresh) == []
         assert fresh["losses"] == shipped["losses"]
         return
@@ -38,3 +45,5 @@ def test_the_retrain_command_reproduces_the_shipped_world_models(tmp_path):
         assert len(again) == len(curve)
         for step, (a, b) in enumerate(zip(curve, again)):
             assert abs(a - b) <= CURVE_TOLERANCE * abs(a), (model, (step + 1) * 100, a, b)
+        end, end_again = sum(curve[-3:]) / 3, sum(again[-3:]) / 3
+        assert abs(end - end_again) <= END_TOLERANCE * end, (model, end, end_again)

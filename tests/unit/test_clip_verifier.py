@@ -153,13 +153,22 @@ def test_truncate_differs_on_long_and_agrees_on_short(params, verifier, images):
 
 
 def test_judge_on_tiny_model_records_rounded_floats(verifier, images):
-    pair = make_pair(images[1], "a dog", "a photo of a cat", "p1")
-    [out] = verifier.judge([pair])
-    pos, neg = verifier.score([images[1]] * 2, ["a dog", "a photo of a cat"])
-    assert isinstance(out, VerifiedPair)
-    assert out.reversed is (neg > pos)
-    assert sorted([out.chosen_score, out.rejected_score]) == sorted([round(pos, 6), round(neg, 6)])
-    assert type(out.chosen_score) is float
+    """The answer CLIP scores higher is chosen, with its own score, whichever way round the pair
+    came: judged both ways, exactly one of the two is a reversal."""
+    texts = ["a dog", "a photo of a cat"]
+    scores = dict(zip(texts, verifier.score([images[1]] * 2, texts), strict=True))
+    high, low = sorted(texts, key=scores.get, reverse=True)
+    assert abs(scores[high] - scores[low]) > 1e-5
+    both = verifier.judge([make_pair(images[1], *texts, "p1"),
+                           make_pair(images[1], *texts[::-1], "p2")])
+    for out in both:
+        assert isinstance(out, VerifiedPair)
+        assert (out.chosen, out.rejected) == (high, low)
+        assert out.chosen_score == round(scores[high], 6)
+        assert out.rejected_score == round(scores[low], 6)
+        assert out.reversed is (out.pair.positive == low)
+        assert type(out.chosen_score) is float
+    assert sorted(out.reversed for out in both) == [False, True]
 
 
 def test_local_dir_and_demo_refs_ignore_pretrained(tiny_files, verifier, images, monkeypatch):

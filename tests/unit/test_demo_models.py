@@ -47,8 +47,8 @@ def llava(llava_dir):
 @pytest.fixture(scope="module")
 def skimage_photos():
     spec = importlib.util.find_spec("skimage")
-    if spec is None:
-        pytest.skip("scikit-image (test extra) is not installed")
+    if spec is None:  # a declared test dependency (the e2e tests need its photos too): not a skip
+        pytest.fail("scikit-image is not installed: pip install -e '.[test]'")
     from PIL import Image
 
     folder = Path(spec.submodule_search_locations[0]) / "data"
@@ -71,7 +71,8 @@ def greedy(processor, model, image=None, n=24) -> list[int]:
 
 def test_refs_and_names():
     assert demo.DEMO_MODELS[:4] == ("tiny-llava", "tiny-clip", "world-llava", "world-clip")
-    assert set(demo.DEMO_MODELS) == set(demo._BUILDER_MODULES) == set(demo.DESCRIPTIONS)
+    assert set(demo.DEMO_MODELS) == set(demo._BUILDER_MODULES) | set(demo.SHIPPED) == set(demo.DESCRIPTIONS)
+    assert not set(demo._BUILDER_MODULES) & set(demo.SHIPPED)
     assert demo.is_demo_ref("demo:tiny-llava") and not demo.is_demo_ref("llava-hf/llava-1.5-7b-hf")
     with pytest.raises(ValueError, match="demo:"):
         demo.resolve("llava-hf/llava-1.5-7b-hf")

@@ -8,13 +8,12 @@ import sys
 import tarfile
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from judgefree_hub.testing.hub import LocalHub
 
-# huggingface_hub 2.4 passes the LFS PUT body as `data=bytes`, which httpx2 deprecates.
-pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 REPO = "org/ds"
 README = (b"---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n"
           b"    path: data/train-*.tar\n---\n# tiny\n")
@@ -125,10 +124,10 @@ def test_download_at_each_tag(api, published, tmp_path):
     for tag, notes in (("v1.0.0", b"one\n"), ("v2.0.0", b"two\n")):
         path = api.hf_hub_download(REPO, "notes.txt", repo_type="dataset", revision=tag,
                                    cache_dir=tmp_path)
-        assert open(path, "rb").read() == notes
+        assert Path(path).read_bytes() == notes
     tar = api.hf_hub_download(REPO, "data/data.tar", repo_type="dataset", revision="v1.0.0",
                               cache_dir=tmp_path)
-    assert open(tar, "rb").read() == BIG
+    assert Path(tar).read_bytes() == BIG
 
 
 def test_existing_tag_is_refused_and_kept(api, published):
@@ -177,7 +176,8 @@ def test_resolve_head_and_range_answers(hub, published):
             assert (r.status, r.read()) == (206, want)
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(f"{hub}/datasets/{REPO}/resolve/v1.0.0/missing.txt")
-    assert (e.value.code, e.value.headers["X-Error-Code"]) == (404, "EntryNotFound")
+    with e.value:  # the error holds the answer's body open
+        assert (e.value.code, e.value.headers["X-Error-Code"]) == (404, "EntryNotFound")
 
 
 def test_lfs_objects_are_not_uploaded_twice(api, hub):
@@ -221,7 +221,7 @@ def test_model_repo_round_trip(api, tmp_path):
     api.upload_file(path_or_fileobj=BIG, path_in_repo="w.bin", repo_id="org/model")
     assert api.model_info("org/model").siblings[-1].lfs.size == len(BIG)
     path = api.hf_hub_download("org/model", "w.bin", cache_dir=tmp_path)
-    assert open(path, "rb").read() == BIG
+    assert Path(path).read_bytes() == BIG
 
 
 @pytest.fixture()
@@ -241,7 +241,8 @@ def post_fault(url: str, route: str, nth, action: str) -> int:
         with urllib.request.urlopen(request) as r:
             return r.status
     except urllib.error.HTTPError as e:
-        return e.code
+        with e:
+            return e.code
 
 
 def test_commit_fault_fails_at_once_and_leaves_nothing(fault_hub):
@@ -269,7 +270,7 @@ def test_dropped_lfs_upload_is_retried_by_the_client(fault_hub, tmp_path):
     assert counts(url)["lfs-upload"] == 2  # http_backoff retried the PUT after ~1 s
     path = api.hf_hub_download("org/f", "x.tar", repo_type="dataset", revision=oid,
                                cache_dir=tmp_path)
-    assert open(path, "rb").read() == BIG
+    assert Path(path).read_bytes() == BIG
 
 
 def test_dropped_tag_raises_transport_error(fault_hub):
@@ -315,17 +316,20 @@ def test_load_dataset_at_tag_plain_and_streaming(api, hub, tmp_path):
 def test_cli_serves_on_a_free_port(tmp_path):
     cmd = [sys.executable, "-m", "judgefree_hub.testing.hub", "--port", "0",
            "--root", str(tmp_path)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        line = proc.stdout.readline().strip()
-        assert line.startswith("serving on http://127.0.0.1:")
-        url = line.split()[-1]
-        with pytest.raises(urllib.error.HTTPError) as e:
-            urllib.request.urlopen(f"{url}/api/datasets/x/y")
-        assert (e.value.code, e.value.headers["X-Error-Code"]) == (404, "RepoNotFound")
-        assert json.loads(e.value.read())["error"] == "Repository datasets/x/y not found"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True) as proc:
+        try:
+            line = proc.stdout.readline().strip()
+            assert line.startswith("serving on http://127.0.0.1:")
+            url = line.split()[-1]
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(f"{url}/api/datasets/x/y")
+            with e.value:
+                assert (e.value.code, e.value.headers["X-Error-Code"]) == (404,
+                                                                           "RepoNotFound")
+                assert json.loads(e.value.read())["error"] == "Repository datasets/x/y not found"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
     bad = subprocess.run(cmd + ["--fault", "commit:0:explode"], capture_output=True, text=True)
     assert bad.returncode == 2 and "bad fault commit:0:explode" in bad.stderr

@@ -74,7 +74,7 @@ def test_a_failed_write_leaves_no_temporary_file(tmp_path):
 
     from judgefree_hub.output.shards import atomic_file
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="killed"):  # the caller's own error, not another
         with atomic_file(tmp_path / "x.json") as f:
             f.write(b"half")
             raise RuntimeError("killed")

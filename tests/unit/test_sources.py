@@ -35,10 +35,23 @@ def test_folder_source_sorted_with_all_prompts(tmp_path, images):
 
 
 def test_prompt_mode_one_is_seeded(tmp_path, images):
-    src = [{"kind": "folder", "path": "imgs", "prompts": ["P1", "P2", "P3"], "prompt_mode": "one"}]
-    a = [(s.key, s.prompt) for s in collect_samples(recipe(tmp_path, src, seed=1))]
-    b = [(s.key, s.prompt) for s in collect_samples(recipe(tmp_path, src, seed=1))]
-    assert a == b and len(a) == 3
+    """One prompt per image, drawn from (recipe seed, image): the same seed draws it again, other
+    seeds draw others, every prompt gets drawn, and the key names the prompt that was drawn."""
+    prompts = ["P1", "P2", "P3"]
+    src = [{"kind": "folder", "path": "imgs", "prompts": prompts, "prompt_mode": "one"}]
+    def draw(seed):
+        samples = collect_samples(recipe(tmp_path, src, seed=seed))
+        return [(s.source_id, s.key, s.prompt) for s in samples]
+
+    draws = {seed: draw(seed) for seed in range(12)}
+    assert draws[1] == draw(1)
+    for drawn in draws.values():
+        assert [i for i, _, _ in drawn] == ["folder:a.jpg", "folder:b.png", "folder:c d.png"]
+        assert all(p in prompts and k.endswith(f"-p{prompts.index(p)}") for _, k, p in drawn)
+    choices = {seed: tuple(p for _, _, p in drawn) for seed, drawn in draws.items()}
+    assert len(set(choices.values())) > 3  # the seed decides (3^3 combinations possible)
+    assert {p for c in choices.values() for p in c} == set(prompts)
+    assert any(len(set(c)) > 1 for c in choices.values())  # images draw independently
 
 
 def test_jsonl_source_row_prompts_and_limit(tmp_path, images):

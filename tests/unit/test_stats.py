@@ -1,6 +1,7 @@
 """Statistics keep the drawn ratio distribution, not only what the verifier kept."""
 
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 
@@ -11,6 +12,13 @@ from judgefree_hub.output.stats import RATIO_BINS, build_stats, tally_drawn_rati
 def row(h, reversed_=False):
     ratios = {"chosen_ratio": h, "rejected_ratio": 0.0} if reversed_ else {"chosen_ratio": 0.0, "rejected_ratio": h}
     return {"chosen_score": 0.3, "rejected_score": 0.2, "reversed": reversed_, **ratios}
+
+
+def histogram(values):
+    """Twenty equal bins over [0, 1], the last one closed: [0, 0.05), ..., [0.95, 1.0]."""
+    edges = [Decimal(i) / 20 for i in range(21)]
+    return [sum(edges[i] <= Decimal(str(h)) < edges[i + 1] or (i == 19 and h == 1.0) for h in values)
+            for i in range(20)]
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -26,9 +34,9 @@ def test_drawn_and_kept_ratio_bins(seed):
     tally_drawn_ratio(shards[0], None)  # a strategy without ratios counts nothing
     stats = build_stats(shards, [row(h, reversed_=i % 3 == 0) for i, h in enumerate(kept)])
     bins = stats["negative_ratio_bins"]
+    assert RATIO_BINS == 20
+    assert bins["drawn"] == histogram(drawn) and bins["kept"] == histogram(kept)
     assert sum(bins["drawn"]) == len(drawn) and sum(bins["kept"]) == len(kept)
-    assert len(bins["drawn"]) == len(bins["kept"]) == RATIO_BINS
-    assert all(d >= k for d, k in zip(bins["drawn"], bins["kept"]))
     assert bins["drawn"][-1] >= 1 and bins["drawn"][0] >= 1  # h = 1 and h = 0 fall in the end bins
     assert stats["negative_ratio_drawn_mean"] == pytest.approx(sum(drawn) / len(drawn), abs=1e-6)
     assert stats["negative_ratio"]["mean"] > stats["negative_ratio_drawn_mean"]

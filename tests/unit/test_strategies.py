@@ -49,9 +49,21 @@ def test_mix_plan_positive_ratio_adds_an_uncond_row():
 
 
 def test_diffusion_noise_is_seeded_and_grows_with_t():
+    from judgefree_hub.seeding import rng
+
     img = Image.new("RGB", (32, 32), (200, 40, 40))
     a = diffusion_noise(img, 500, 0, "k")
     assert np.array_equal(np.asarray(a), np.asarray(diffusion_noise(img, 500, 0, "k")))
+    # DDPM forward noise: x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, linear betas 1e-4..0.02
+    # over 1000 steps, eps drawn from (seed, "noise_image", key), x in [-1, 1]
+    abar = np.prod([1 - (1e-4 + (0.02 - 1e-4) * i / 999) for i in range(501)])
+    eps = rng(0, "noise_image", "k").standard_normal((32, 32, 3))
+    x0 = np.asarray(img, float) / 127.5 - 1
+    want = np.clip((np.sqrt(abar) * x0 + np.sqrt(1 - abar) * eps + 1) * 127.5, 0, 255)
+    assert np.abs(np.asarray(a, float) - want).max() <= 0.5 + 1e-6
+    # another key or another seed: other noise
+    assert not np.array_equal(np.asarray(a), np.asarray(diffusion_noise(img, 500, 0, "k2")))
+    assert not np.array_equal(np.asarray(a), np.asarray(diffusion_noise(img, 500, 1, "k")))
     err = lambda t: np.abs(np.asarray(diffusion_noise(img, t, 0, "k"), float) - np.asarray(img, float)).mean()
     assert err(0) < 3 < err(200) < err(800)
 

@@ -228,10 +228,6 @@ def test_non_image_in_image_column_is_named():
 
 
 @pytest.mark.slow
-# TRL 1.16's DPOConfig still defines `gradient_checkpointing`, which transformers 5 deprecates
-# (and itself queries) whatever value is passed: not ours to fix.
-@pytest.mark.filterwarnings("ignore:`gradient_checkpointing` is deprecated:FutureWarning")
-@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 def test_mapped_rlaif_v_trains_one_dpo_step(tmp_path):
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -243,7 +239,7 @@ def test_mapped_rlaif_v_trains_one_dpo_step(tmp_path):
     processor = AutoProcessor.from_pretrained(path)
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
     args = DPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, max_steps=1,
-                     bf16=False, gradient_checkpointing=False, max_length=None, report_to=[],
+                     bf16=False, activation_checkpointing=False, max_length=None, report_to=[],
                      use_cpu=True, save_strategy="no", logging_steps=1)
     trainer = DPOTrainer(model=model, ref_model=copy.deepcopy(model), args=args,
                          train_dataset=to_trl_dataset(rlaif_v_ds()), processing_class=processor)

@@ -136,6 +136,16 @@ def test_export_caption_set(tmp_path):
     assert [r["id"] for r in rows] == [f"train-{i:05d}" for i in range(6)]
     assert all((tmp_path / r["image"]).is_file() and r["caption"].endswith(".") for r in rows)
     assert rows == [json.loads(line) for line in export_caption_set(tmp_path / "again", CONFIG, 6).read_text().splitlines()]
+    from PIL import Image
+
+    for i, r in enumerate(rows):  # each row is scene i: its pixels, a caption naming every object
+        scene = scene_at(CONFIG, "train", i)
+        with Image.open(tmp_path / r["image"]) as saved:
+            assert saved.convert("RGB").tobytes() == render(scene, CONFIG.image_size).tobytes()
+        caption = r["caption"].lower()
+        named = [(o.shape, o.color, o.size) for o in scene.objects]
+        assert all(word in caption for obj in named for word in obj), (i, r)
+    assert len({r["caption"] for r in rows}) == len(rows)
 
 
 @pytest.mark.parametrize("background", ["gray", "beige"])
