@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from judgefree_hub.errors import JfhubError  # noqa: E402
 from judgefree_hub.loop import LoopSpec, RoundResult, run_loop  # noqa: E402
 
 PROMPT = "Describe the image."
@@ -156,7 +157,8 @@ def table(rows: list[tuple[str, list[RoundResult], Path]], manifest: Path) -> st
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="bench-out/self_improvement")
+    p.add_argument("--out", default="bench-out/self_improvement",
+                   help="Folder for every variant's loop run; finished rounds are reused, so use a new one per --seed.")
     p.add_argument("--seed", type=int, default=0, help="Recipe and DPO seed (the models' own seeds are fixed).")
     p.add_argument("--images", type=int, default=256, help="Unlabelled scenes per round.")
     p.add_argument("--eval-images", type=int, default=1000, help="IC scenes scored per round.")
@@ -165,12 +167,16 @@ def main() -> int:
     p.add_argument("--lr", type=float, help="DPO learning rate (default: recipes/world-dpo.json)")
     p.add_argument("--epochs", type=float, help="DPO epochs per round (default: recipes/world-dpo.json)")
     p.add_argument("--quick", action="store_true", help="Full method only, one round (the CI check).")
-    p.add_argument("--verbose", action="store_true")
+    p.add_argument("--verbose", action="store_true", help="Print each loop step as it runs.")
     args = p.parse_args()
     if args.quick:
         args.rounds = 1
     t0 = time.perf_counter()
-    rows = run(args)
+    try:
+        rows = run(args)
+    except JfhubError as e:  # e.g. --out holds a run with other settings: one line, as jfhub says it
+        print(f"Error: {e}", file=sys.stderr)
+        return 2
     print()
     print(table(rows, Path(args.out) / "world-ic" / "manifest.jsonl"))
     print(f"\nseed {args.seed}, {args.images} scenes per round, {args.eval_images} IC scenes; "
