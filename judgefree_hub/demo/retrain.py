@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import hashlib
 import json
 import shutil
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 from judgefree_hub.demo import SHIPPED, SHIPPED_DIR, SHIPPED_MANIFEST
+from judgefree_hub.output import sha256_file
 
 TRAIN_THREADS = 2
 STORAGE_DTYPE = "float16"
@@ -39,14 +39,6 @@ def fixed_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _store_half(path: Path) -> None:
@@ -87,7 +79,7 @@ def _train_into(folder: Path, show_progress: bool) -> dict:
         "fingerprint": numerics,
         "training": {"world-clip": _plain(clip_spec), "world-llava": _plain(llava_spec)},
         "losses": {"world-clip": clip_losses, "world-llava": llava_losses},
-        "files": {p.relative_to(folder).as_posix(): sha256_of(p)
+        "files": {p.relative_to(folder).as_posix(): sha256_file(p)
                   for p in sorted(folder.rglob("*")) if p.is_file()},
     }
 

@@ -19,7 +19,7 @@ def test_every_shipped_file_is_listed_with_its_sha256_and_nothing_else_is_there(
                if p.is_file() and p.name != demo.SHIPPED_MANIFEST}
     assert on_disk == set(MANIFEST["files"])
     for name, digest in MANIFEST["files"].items():
-        assert retrain.sha256_of(demo.SHIPPED_DIR / name) == digest, name
+        assert retrain.sha256_file(demo.SHIPPED_DIR / name) == digest, name
 
 
 def test_the_shipped_weights_stay_small_and_are_float16_while_the_models_compute_in_float32():
@@ -84,3 +84,40 @@ def test_differences_name_changed_missing_and_extra_files():
     b = {"files": {"x": "1", "y": "9", "w": "4"}}
     assert retrain.differences(a, b) == ["w", "y", "z"]
     assert retrain.differences(a, a) == []
+
+
+def test_retrain_replaces_the_folder_only_when_done_and_check_compares(tmp_path, monkeypatch, capsys):
+    """The command's plumbing with training replaced by a stand-in that writes one file."""
+    content = {"value": b"a"}
+
+    def fake_train(folder, show_progress):
+        (folder / "w.bin").write_bytes(content["value"])
+        return {"fingerprint": {"threads": "2"}, "files": {"w.bin": retrain.sha256_file(folder / "w.bin")},
+                "losses": {}, "training": {}}
+
+    monkeypatch.setattr(retrain, "_train_into", fake_train)
+    out = tmp_path / "weights"
+    out.mkdir()
+    (out / "stale.txt").write_text("old")
+    assert retrain.main(["--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [demo.SHIPPED_MANIFEST, "w.bin"]
+    assert [p.name for p in tmp_path.iterdir()] == ["weights"]  # no temporary folder left
+
+    def failing_train(folder, show_progress):
+        (folder / "half.bin").write_bytes(b"x")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(retrain, "_train_into", failing_train)
+    with pytest.raises(KeyboardInterrupt):
+        retrain.main(["--out", str(out)])
+    assert sorted(p.name for p in out.iterdir()) == [demo.SHIPPED_MANIFEST, "w.bin"]  # untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["weights"]
+
+    monkeypatch.setattr(retrain, "_train_into", fake_train)
+    monkeypatch.setattr(retrain, "read_manifest", lambda folder=out: json.loads((out / demo.SHIPPED_MANIFEST).read_text()))
+    capsys.readouterr()
+    assert retrain.main(["--check"]) == 0
+    assert "every file reproduced byte for byte" in capsys.readouterr().out
+    content["value"] = b"b"
+    assert retrain.main(["--check"]) == 1
+    assert "1 file(s) differ: w.bin" in capsys.readouterr().out
