@@ -1,8 +1,8 @@
 """Retrain the world models jfhub ships: `python -m judgefree_hub.demo.retrain [--check]`.
 
-Training both takes about ten minutes on two cores, and the demo should take one, so the
+Training both takes about 15 minutes on two cores, and the demo should take one, so the
 weights are shipped in the package (`judgefree_hub/demo/weights/`): trained by this command,
-stored as float16 safetensors (about 18 MB; the models still run in float32). `weights/SHIPPED.json`
+stored as float16 safetensors (20 MB; the models still run in float32). `weights/SHIPPED.json`
 records each file's sha256, the training losses and the numerics fingerprint they were trained
 with. Training always uses `TRAIN_THREADS` threads, so on a machine with the same fingerprint a
 retrain reproduces every byte; elsewhere the float reductions run in another order and only the
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m judgefree_hub.demo.retrain",
         description=f"Retrain the shipped demo models ({', '.join(SHIPPED)}) from the committed "
-                    "training settings (about ten minutes on two cores).")
+                    "training settings (about 15 minutes on two cores).")
     parser.add_argument("--out", type=Path, default=SHIPPED_DIR,
                         help=f"folder to write (default: the shipped weights, {SHIPPED_DIR})")
     parser.add_argument("--check", action="store_true",
