@@ -126,6 +126,18 @@ def _check_repo(repo_id) -> None:
             raise InputProblem(str(e)) from None
 
 
+def _quiet_dependency_bars() -> None:
+    """--no-progress silences the libraries' own bars too (transformers' "Loading weights", Hub
+    downloads). transformers copies huggingface_hub's switch when it is first imported, so this
+    runs before any model loads; an already imported transformers is switched off as well."""
+    from huggingface_hub.utils import disable_progress_bars
+
+    disable_progress_bars()
+    transformers_logging = sys.modules.get("transformers.utils.logging")
+    if transformers_logging is not None:
+        transformers_logging.disable_progress_bar()
+
+
 def _push(root: Path, repo, private, endpoint) -> None:
     from huggingface_hub.utils import disable_progress_bars
 
@@ -159,6 +171,8 @@ def _push(root: Path, repo, private, endpoint) -> None:
 def build(recipe: str, out: str, progress: bool, push: bool, repo, private, endpoint) -> None:
     """Build the dataset a RECIPE describes (resumes an interrupted build)."""
     r = _load(recipe)
+    if not progress:
+        _quiet_dependency_bars()
     if push and not (repo or r.hub.repo):
         raise RunProblem("--push needs a repo: pass --repo ORG/NAME or set hub.repo in the recipe")
     if push:

@@ -31,6 +31,8 @@ def built(demo_build):
 def test_cli_build_writes_a_complete_version(built):
     root, proc = built
     assert "built" in proc.stdout and "pairs from 16 samples" in proc.stdout
+    # --no-progress: no bar at all, the libraries' own ones included (transformers' "Loading weights")
+    assert "Loading weights" not in proc.stderr and "it/s]" not in proc.stderr, proc.stderr[-500:]
     names = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
     assert {"manifest.json", "stats.json", "README.md", "recipe.json"} <= names
     assert not any(n.startswith(".progress") for n in names)
