@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence
 
 from judgefree_hub.card import render_build_card
 from judgefree_hub.ic import ICRow, read_manifest
@@ -24,6 +24,9 @@ from judgefree_hub.recipe import Recipe
 from judgefree_hub.sources import open_rgb
 
 from . import BUILDERS
+
+if TYPE_CHECKING:
+    from judgefree_hub.distributed import Ranks
 
 
 def ic_record(row: ICRow, caption_prompt: str) -> dict[str, Any]:
@@ -38,24 +41,43 @@ def ic_record(row: ICRow, caption_prompt: str) -> dict[str, Any]:
     }
 
 
-def ic_stats(rows: Sequence[ICRow]) -> dict[str, Any]:
-    kinds = Counter(e.kind for r in rows for e in r.truth.elements)
-    domains = Counter(r.truth.domain for r in rows)
+_TALLIES = ("elements_by_kind", "images_by_domain", "sources")
+
+
+def ic_counts(rows: Sequence[ICRow]) -> dict[str, Any]:
+    """One shard's statistics, for its marker: images, and counts by element kind, domain and
+    source; summed over the markers, they give stats.json without the manifest in memory.
+    Plain sorted dicts: a marker is JSON (and dataclasses.asdict cannot copy a Counter)."""
+    tallies = (Counter(e.kind for r in rows for e in r.truth.elements),
+               Counter(r.truth.domain for r in rows), Counter(r.source or "unknown" for r in rows))
+    return {"samples": len(rows),
+            **{k: dict(sorted(c.items())) for k, c in zip(_TALLIES, tallies, strict=True)}}
+
+
+def merge_ic_stats(shard_stats: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """stats.json from the shards' statistics (ic_counts), in shard order."""
+    images, tallies = 0, {k: Counter() for k in _TALLIES}
+    for s in shard_stats:
+        images += s["samples"]
+        for k in _TALLIES:
+            tallies[k].update(s[k])
     return {
-        "images": len(rows),
-        "elements": sum(kinds.values()),
-        "elements_by_kind": dict(sorted(kinds.items())),
-        "images_by_domain": dict(sorted(domains.items())),
-        "sources": dict(sorted(Counter(r.source or "unknown" for r in rows).items())),
+        "images": images,
+        "elements": sum(tallies["elements_by_kind"].values()),
+        **{k: dict(sorted(c.items())) for k, c in tallies.items()},
     }
 
 
-class ICSteps(BuildSteps[ICRow]):
-    """Annotated rows -> image + JSON members; statistics from the manifest itself."""
+def ic_stats(rows: Sequence[ICRow]) -> dict[str, Any]:
+    """stats.json of these rows, as one shard."""
+    return merge_ic_stats([ic_counts(rows)])
 
-    def __init__(self, recipe: Recipe, rows: Sequence[ICRow]):
+
+class ICSteps(BuildSteps[ICRow]):
+    """Annotated rows -> image + JSON members; statistics merged from the shards' markers."""
+
+    def __init__(self, recipe: Recipe):
         self.recipe = recipe
-        self.rows = rows
 
     def shard(self, rows: Sequence[ICRow], progress: BuildProgress) -> ShardContent:
         out = self.recipe.output
@@ -65,14 +87,14 @@ class ICSteps(BuildSteps[ICRow]):
             text = json.dumps(ic_record(row, self.recipe.ic.caption_prompt), sort_keys=True, ensure_ascii=False)
             members.append({"__key__": row.truth.id, out.image_format: image, "json": text.encode()})
             progress.update(1)
-        return ShardContent(members, {"samples": len(rows)})
+        return ShardContent(members, ic_counts(rows))
 
     def finish(self, root: Path, records: Sequence[ShardRecord], shards: Sequence[Mapping[str, Any]]) -> Finish:
-        stats = ic_stats(self.rows)
+        stats = merge_ic_stats(r.stats for r in records)
         return Finish(stats, render_build_card(self.recipe, stats, shards))
 
 
 @BUILDERS.register("ic")
-def build(recipe: Recipe, out_root: Path, show_progress: bool = True) -> BuildResult:
+def build(recipe: Recipe, out_root: Path, show_progress: bool = True, ranks: Optional["Ranks"] = None) -> BuildResult:
     rows = read_manifest(recipe.ic.manifest)  # every problem, with line numbers, before writing
-    return run_build(recipe, out_root, rows, ICSteps(recipe, rows), show_progress)
+    return run_build(recipe, out_root, rows, ICSteps(recipe), show_progress, len(rows), ranks)

@@ -9,24 +9,25 @@ resume, atomic shards with markers, and the card, plots and manifest once every 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from judgefree_hub.card import render_build_card
 from judgefree_hub.output import (
-    BuildProgress, BuildResult, BuildSteps, Finish, ShardContent, ShardRecord, build_stats,
-    encode_image, iter_shard_rows, pair_row, plot_files, run_build, shard_members, tally_drawn_ratio,
+    BuildProgress, BuildResult, BuildSteps, Finish, PairStats, ShardContent, ShardRecord,
+    encode_image, pair_row, plot_files, run_build, shard_members, tally_drawn_ratio,
 )
+from judgefree_hub.errors import SourceError
 from judgefree_hub.recipe import Recipe
 from judgefree_hub.records import Dropped, DropReason, LoadedSample, Sample, VerifiedPair
-from judgefree_hub.sources import collect_samples
+from judgefree_hub.sources import collect_samples, is_streaming, iter_samples
 
 from . import BUILDERS
 
 if TYPE_CHECKING:
     from judgefree_hub.backends import Backend
+    from judgefree_hub.distributed import Ranks
     from judgefree_hub.strategies import Strategy
     from judgefree_hub.verifiers import Verifier
 
@@ -73,9 +74,10 @@ def _load_images(batch: Sequence[Sample]) -> tuple[list[LoadedSample], list[Drop
 class PreferenceSteps(BuildSteps[Sample]):
     """Samples -> (strategy + backend) -> pairs -> verifier -> shard members."""
 
-    def __init__(self, recipe: Recipe, samples: Sequence[Sample]):
+    def __init__(self, recipe: Recipe, pool: Optional[Sequence[Sample]] = None):
+        """`pool`: every sample of the build, for a strategy that needs them (needs_pool)."""
         self.recipe = recipe
-        self.samples = samples
+        self.pool = pool
         self.pipe: Optional[_Pipeline] = None
 
     def open(self, samples: Sequence[Sample]) -> None:
@@ -84,7 +86,8 @@ class PreferenceSteps(BuildSteps[Sample]):
         from judgefree_hub.backends import Branch, self_check
 
         self.pipe = _load_pipeline(self.recipe)
-        self.pipe.strategy.bind(self.samples)
+        if self.pool is not None:
+            self.pipe.strategy.bind(self.pool)
         for sample in samples[:CHECK_ATTEMPTS]:
             loaded, _ = _load_images([sample])
             if loaded:
@@ -93,7 +96,10 @@ class PreferenceSteps(BuildSteps[Sample]):
                 return
 
     def shard(self, samples: Sequence[Sample], progress: BuildProgress) -> ShardContent:
-        members, counts = [], Counter(samples=len(samples))
+        """The shard's members and its statistics (PairStats, for its marker), tallied from
+        each row as it is written."""
+        members, stats = [], PairStats()
+        stats.counts["samples"] = len(samples)
         bs = self.recipe.model.batch_size
         for start in range(0, len(samples), bs):
             batch = samples[start:start + bs]
@@ -103,30 +109,43 @@ class PreferenceSteps(BuildSteps[Sample]):
                 pairs = self.pipe.strategy.generate(loaded, self.pipe.backend, self.recipe.model.generation)
                 judged += self.pipe.verifier.judge(pairs)
                 for pair in pairs:
-                    tally_drawn_ratio(counts, pair.negative_ratio)
+                    tally_drawn_ratio(stats.counts, pair.negative_ratio)
             for item in judged:
                 if isinstance(item, Dropped):
-                    counts[f"dropped_{item.reason.value}"] += 1
-                    continue
-                members.append(self._members(item))
-                counts["pairs"] += 1
-                counts["reversed"] += int(item.reversed)
+                    stats.add_drop(item.reason)
+                else:
+                    members.append(self._members(item, stats))
             progress.update(len(batch), judged)
-        return ShardContent(members, counts)
+        return ShardContent(members, stats.to_json())
 
-    def _members(self, vp: VerifiedPair) -> dict[str, Any]:
+    def _members(self, vp: VerifiedPair, stats: PairStats) -> dict[str, Any]:
+        """The pair's tar members; its row is also tallied into `stats`."""
         r = self.recipe
         row = pair_row(vp, r.strategy.kind, r.model.id, self.pipe.verifier.describe_id())
+        stats.add_pair(row)
         image = encode_image(vp.pair.sample.image, r.output.image_format, r.output.jpeg_quality)
         return shard_members(vp.pair.sample.sample.key, image, r.output.image_format, row)
 
     def finish(self, root: Path, records: Sequence[ShardRecord], shards: Sequence[Mapping[str, Any]]) -> Finish:
-        rows = list(iter_shard_rows(root / r.file for r in records))
-        stats = build_stats((r.stats for r in records), rows)
-        return Finish(stats, render_build_card(self.recipe, stats, shards), plot_files(rows, stats))
+        """stats.json and plots merged from the markers' statistics in shard order: no row is
+        read back, so memory does not grow with the number of pairs."""
+        merged = PairStats.merged(r.stats for r in records)
+        stats = merged.stats()
+        card = render_build_card(self.recipe, stats, shards)
+        return Finish(stats, card, plot_files(merged, stats))
 
 
 @BUILDERS.register("preference")
-def build(recipe: Recipe, out_root: Path, show_progress: bool = True) -> BuildResult:
-    samples = collect_samples(recipe)  # a bad source fails here, before anything is written
-    return run_build(recipe, out_root, samples, PreferenceSteps(recipe, samples), show_progress)
+def build(recipe: Recipe, out_root: Path, show_progress: bool = True, ranks: Optional["Ranks"] = None) -> BuildResult:
+    """Samples are read as the build goes. A source that is not streamed is read once first, so
+    that a bad source fails before anything is written (and to size the progress bar)."""
+    from judgefree_hub.strategies import STRATEGIES
+
+    if STRATEGIES.get(recipe.strategy.kind).needs_pool:
+        if is_streaming(recipe):
+            raise SourceError(f"strategy {recipe.strategy.kind!r} draws partners from every sample of the build; "
+                              f"it cannot read a streaming source (set streaming: false)")
+        pool = collect_samples(recipe)
+        return run_build(recipe, out_root, pool, PreferenceSteps(recipe, pool), show_progress, len(pool), ranks)
+    total = None if is_streaming(recipe) else sum(1 for _ in iter_samples(recipe))
+    return run_build(recipe, out_root, iter_samples(recipe), PreferenceSteps(recipe), show_progress, total, ranks)

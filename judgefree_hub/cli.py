@@ -169,8 +169,18 @@ def _push(root: Path, repo, private, endpoint) -> None:
 @click.option("--push", is_flag=True, help="Publish the finished version to the Hub (one commit + tag v<version>).")
 @push_options
 def build(recipe: str, out: str, progress: bool, push: bool, repo, private, endpoint) -> None:
-    """Build the dataset a RECIPE describes (resumes an interrupted build)."""
+    """Build the dataset a RECIPE describes (resumes an interrupted build).
+
+    Under torchrun, accelerate launch or srun, every process takes shards as it goes; rank 0
+    writes the card and manifest, and alone pushes."""
+    from .distributed import Ranks, bind_device
+
     r = _load(recipe)
+    try:
+        ranks = Ranks.from_env()  # one process, or one of a launch (torchrun, accelerate, srun)
+    except JfhubError as e:
+        raise RunProblem(str(e)) from None
+    progress = progress and ranks.is_main  # one bar per launch: rank 0's
     if not progress:
         _quiet_dependency_bars()
     if push and not (repo or r.hub.repo):
@@ -180,13 +190,18 @@ def build(recipe: str, out: str, progress: bool, push: bool, repo, private, endp
     from .builders import BUILDERS
 
     try:
-        result = BUILDERS.get(r.builder)(r, Path(out), show_progress=progress)
+        bind_device(ranks)
+        result = BUILDERS.get(r.builder)(r, Path(out), show_progress=progress, ranks=ranks)
     except ConfigError as e:  # e.g. an IC manifest's lines
         raise ConfigProblems(e) from None
     except JfhubError as e:
         raise RunProblem(str(e)) from None
     except OSError as e:  # the output folder: a file in the way, no permission, a read-only disk
         raise RunProblem(f"{e.filename or out}: {e.strerror or e}; choose another --out") from None
+    if not result.final:
+        click.echo(f"rank {ranks.rank}: built {result.shards_built} shard(s) of {result.root} in "
+                   f"{result.seconds:.1f}s; rank 0 finishes the version" + (" and pushes it" if push else ""))
+        return
     s = result.stats
     what = (f"{s['images']} annotated images, {s['elements']} elements" if r.builder == "ic" else
             f"{s['pairs']} pairs from {s['samples']} samples, {s['reversed']} reversed, "

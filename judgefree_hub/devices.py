@@ -8,11 +8,13 @@ from .errors import ModelLoadError
 
 
 def pick_device(device: str) -> torch.device:
-    """'auto' = cuda when available, else cpu; an explicit cuda without CUDA is an error."""
+    """'auto' = the current GPU when there is one, else cpu; an explicit cuda without CUDA is an error."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ModelLoadError(f"device {device!r}: CUDA is not available here; use auto or cpu")
+    if device == "cuda":  # the current GPU: each process of a launch has its own (distributed.bind_device)
+        return torch.device("cuda", torch.cuda.current_device())
     return torch.device(device)
 
 

@@ -1,17 +1,19 @@
 """What a build writes: deterministic atomic shards with per-shard markers (shards.py), the
 version folder and its life cycle (folder.py), the row format (rows.py), statistics and plots
-read back from the shards, the progress bar, and the one build driver every builder runs on
-(driver.py)."""
+merged from per-shard summaries (stats.py, summary.py), the progress bar, and the one build
+driver every builder runs on (driver.py)."""
 
-from .driver import BuildSteps, Finish, ShardContent, ShardPlan, run_build, shard_plans
+from .driver import BuildSteps, Finish, ShardContent, chunks, run_build
 from .folder import MANIFEST, BuildFolder, BuildResult
 from .plots import plot_files
 from .progress import BuildProgress
 from .rows import FIELD_TYPES, FIELDS, encode_image, features_yaml, pair_row, shard_members, to_trl
 from .shards import ShardRecord, ShardStore, sha256_file, write_atomic
-from .stats import build_stats, iter_shard_rows, tally_drawn_ratio
+from .stats import PairStats, build_stats, tally_drawn_ratio
+from .summary import Histogram, Moments
 
 __all__ = ["FIELDS", "FIELD_TYPES", "MANIFEST", "BuildFolder", "BuildProgress", "BuildResult", "BuildSteps",
-           "Finish", "ShardContent", "ShardPlan", "ShardRecord", "ShardStore", "build_stats", "encode_image",
-           "features_yaml", "iter_shard_rows", "pair_row", "plot_files", "run_build", "sha256_file",
-           "shard_members", "shard_plans", "tally_drawn_ratio", "to_trl", "write_atomic"]
+           "Finish", "ShardContent", "ShardRecord", "ShardStore", "build_stats", "encode_image",
+           "features_yaml", "Histogram", "Moments", "PairStats", "pair_row", "plot_files",
+           "run_build", "sha256_file", "chunks", "shard_members", "tally_drawn_ratio", "to_trl",
+           "write_atomic"]

@@ -30,6 +30,9 @@ class BuildResult:
     shards_built: int
     shards_resumed: int
     seconds: float
+    final: bool = True
+    """False in a process of a launch other than rank 0: it built shards (`shards_built` are its
+    own), rank 0 finished the version; `stats` is then empty."""
 
 
 class BuildFolder:
@@ -42,13 +45,17 @@ class BuildFolder:
     def manifest_path(self) -> Path:
         return self.root / MANIFEST
 
+    def manifest_shards(self) -> list[dict[str, Any]]:
+        return json.loads(self.manifest_path.read_text())["shards"]
+
     def is_complete(self) -> bool:
         return self.manifest_path.is_file()
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Hold this version's lock (`OUT/<name>/.<version>.lock`) for a whole build; a second
-        build of the same version at the same time is refused, not run twice over."""
+        build of the same version at the same time is refused, not run twice over. In a launch
+        of many processes, rank 0 holds it for all of them."""
         from filelock import FileLock, Timeout
 
         self.root.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +92,7 @@ class BuildFolder:
     def check_complete(self) -> None:
         """A complete build must still match its manifest; a changed shard is an error, not
         something to rebuild silently over."""
-        for shard in json.loads(self.manifest_path.read_text())["shards"]:
+        for shard in self.manifest_shards():
             path = self.root / shard["file"]
             if not path.is_file() or sha256_file(path) != shard["sha256"]:
                 raise BuildError(

@@ -16,7 +16,9 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, Mapping
+from typing import Any, BinaryIO, Iterable, Iterator, Mapping
+
+from ..errors import BuildError
 
 SHARD_NAME = "train-{:06d}.tar"
 TAR_MTIME = 0
@@ -32,7 +34,15 @@ class ShardRecord:
     sha256: str
     first_sample: int
     num_samples: int
-    stats: Mapping[str, int] = field(default_factory=dict)
+    stats: Mapping[str, Any] = field(default_factory=dict)
+    """The builder's statistics of this shard (JSON: counts and summaries)."""
+    format: int = 1
+    """MARKER_FORMAT of the jfhub that wrote it (markers without one are format 1)."""
+
+
+MARKER_FORMAT = 2
+"""2: `stats` holds mergeable summaries (output/summary.py). A marker of another format is
+dropped on resume and its shard rebuilt (same bytes), since finish merges the summaries."""
 
 
 def sha256_file(path: Path) -> str:
@@ -100,7 +110,7 @@ class ShardStore:
             for marker in sorted(self.progress_dir.glob("*.json")):
                 rec = ShardRecord(**json.loads(marker.read_text()))
                 path = self.root / rec.file
-                if path.is_file() and path.stat().st_size == rec.bytes and sha256_file(path) == rec.sha256:
+                if rec.format == MARKER_FORMAT and path.is_file() and path.stat().st_size == rec.bytes and sha256_file(path) == rec.sha256:
                     done[rec.index] = rec
                 else:
                     marker.unlink()
@@ -111,8 +121,21 @@ class ShardStore:
                     path.unlink()
         return done
 
+    def records(self, n: int) -> list[ShardRecord]:
+        """The markers of shards 0..n-1, each written after its shard's bytes (by whichever
+        process built it); a missing one is an error, not a gap in the dataset."""
+        out = []
+        for index in range(n):
+            marker = self.progress_dir / f"{Path(SHARD_NAME.format(index)).stem}.json"
+            try:
+                out.append(ShardRecord(**json.loads(marker.read_text())))
+            except FileNotFoundError:
+                raise BuildError(f"{marker}: missing; shard {index} was not written (was the output folder "
+                                 f"shared by every process?)") from None
+        return out
+
     def write(self, index: int, samples: Iterable[Mapping[str, bytes]], first_sample: int,
-              num_samples: int, stats: Mapping[str, int]) -> ShardRecord:
+              num_samples: int, stats: Mapping[str, Any]) -> ShardRecord:
         """Write one shard (members: '__key__' plus extension -> bytes) and then its marker."""
         from webdataset import TarWriter  # imported here: it takes a second; readers never need it
 
@@ -127,7 +150,8 @@ class ShardStore:
                     rows += 1
         rec = ShardRecord(index=index, file=f"data/{path.name}", rows=rows, bytes=path.stat().st_size,
                           sha256=sha256_file(path), first_sample=first_sample,
-                          num_samples=num_samples, stats=dict(sorted(stats.items())))
+                          num_samples=num_samples, stats=dict(sorted(stats.items())),
+                          format=MARKER_FORMAT)
         write_atomic(self.progress_dir / f"{path.stem}.json", json.dumps(asdict(rec), sort_keys=True).encode())
         return rec
 

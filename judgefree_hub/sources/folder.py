@@ -16,7 +16,8 @@ def package_dir(package: str) -> Path:
     """The folder of an installed package, found without importing it."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise SourceError(f"package {package!r} is not installed (pip install it, e.g. the 'demo' extra)")
+        raise SourceError(
+            f"package {package!r} is not installed (pip install it, e.g. the 'demo' extra)")
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -32,12 +33,24 @@ class FolderSource(Source):
     def rows(self) -> Iterator[Row]:
         if not self.root.is_dir():
             raise SourceError(f"source {self.name!r}: no such folder: {self.root}")
-        files = self.root.rglob("*") if self.recursive else self.root.iterdir()
-        chosen = sorted(
-            p.relative_to(self.root).as_posix() for p in files
-            if p.is_file() and any(fnmatch.fnmatch(p.name, pat) for pat in self.include)
-        )
-        if not chosen:
-            raise SourceError(f"source {self.name!r}: no file in {self.root} matches {list(self.include)}")
-        for rel in chosen:
+        found = False
+        for rel in self._walk(self.root, ""):
+            found = True
             yield Row(id=rel, load_image=functools.partial(open_rgb, self.root / rel))
+        if not found:
+            raise SourceError(
+                f"source {self.name!r}: no file in {self.root} matches {list(self.include)}")
+
+    def _walk(self, folder: Path, prefix: str) -> Iterator[str]:
+        """Matching files as relative posix paths, listing one folder at a time (memory holds the
+        names of the open folders, not of the whole tree), in the order of sorting the full
+        paths: a folder's entries sort by name with '/' after folder names ("a-b" < "a/" < "ab")."""
+        def key(p: Path) -> str:  # symlinked folders are not entered, as rglob does not
+            return p.name + "/" if p.is_dir() and not p.is_symlink() else p.name
+
+        for name, path in sorted((key(p), p) for p in folder.iterdir()):
+            if name.endswith("/"):
+                if self.recursive:
+                    yield from self._walk(path, prefix + name)
+            elif path.is_file() and any(fnmatch.fnmatch(name, pat) for pat in self.include):
+                yield prefix + name

@@ -20,13 +20,20 @@ class JsonlSource(Source):
         self.prompt_field = options["prompt_field"]
 
     def rows(self) -> Iterator[Row]:
+        """Line by line: a manifest larger than memory is fine."""
         try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
+            f = self.path.open("rb")
         except OSError as e:
-            raise SourceError(f"source {self.name!r}: cannot read {self.path}: {e.strerror}") from None
-        for lineno, line in enumerate(lines, 1):
-            if line.strip():
-                yield self._row(line, lineno)
+            raise SourceError(
+                f"source {self.name!r}: cannot read {self.path}: {e.strerror}") from None
+        with f:
+            for lineno, raw in enumerate(f, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise SourceError(f"{self.path}:{lineno}: not UTF-8 ({e.reason} at byte {e.start})") from None
+                if line.strip():
+                    yield self._row(line, lineno)
 
     def _row(self, line: str, lineno: int) -> Row:
         where = f"{self.path}:{lineno}"

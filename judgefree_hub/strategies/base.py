@@ -21,6 +21,9 @@ STRATEGIES: Registry[type["Strategy"]] = Registry("strategy")
 class Strategy(ABC):
     name: str
     space: str = "logits"
+    needs_pool: bool = False
+    """True for a strategy that draws from every sample of the build (bind): the build then
+    lists all samples first, and cannot read a streaming source."""
 
     def __init__(self, options: Mapping[str, Any], seed: int):
         """`options`: the recipe's strategy object; omitted fields take their defaults from

@@ -27,6 +27,7 @@ DRAWS = 64  # random draws before falling back to the next other image in build 
 @STRATEGIES.register("random_negative")
 class RandomNegativeStrategy(Strategy):
     name = "random_negative"
+    needs_pool = True
 
     def __init__(self, options, seed: int):
         super().__init__(options, seed)

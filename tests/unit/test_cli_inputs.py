@@ -220,3 +220,17 @@ def test_compare_needs_two_existing_files(tmp_path, a, b):
     (tmp_path / "dir").mkdir()
     code, lines = run("eval", "--compare", tmp_path / a, tmp_path / b)
     assert code == 2 and len(lines) == 1 and lines[0].startswith("Error: Invalid value for '--compare'"), lines
+
+
+@pytest.mark.parametrize("env,want", [
+    ({"RANK": "x", "WORLD_SIZE": "2"}, "Error: environment variable RANK='x': expected a non-negative integer"),
+    ({"RANK": "4", "WORLD_SIZE": "2"}, "Error: environment: RANK=4 is not below WORLD_SIZE=2"),
+    ({"RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "", "MASTER_PORT": ""},
+     "Error: 2 processes but no MASTER_ADDR or MASTER_PORT in the environment: start the build with torchrun"),
+])
+def test_a_bad_launch_environment_is_one_line_before_any_work(tmp_path, monkeypatch, env, want):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, lines = run("build", "recipes/smoke.json", "--out", tmp_path / "out", "--no-progress")
+    assert code == 1 and len(lines) == 1 and lines[0].startswith(want), lines
+    assert not (tmp_path / "out").exists()

@@ -4,7 +4,7 @@ import tarfile
 
 import webdataset as wds
 
-from judgefree_hub.output.shards import ShardStore
+from judgefree_hub.output.shards import MARKER_FORMAT, ShardStore
 
 
 def members(n, tag="a"):
@@ -45,6 +45,35 @@ def test_finished_keeps_only_marked_and_matching_shards(tmp_path):
     assert sorted(done) == [0]
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["train-000000.tar"]
     assert done[0].first_sample == 0 and done[0].num_samples == 2
+
+
+def test_a_marker_of_another_format_is_rebuilt_not_trusted(tmp_path):
+    """Markers written before the per-shard summaries (no "format") hold counts only; finishing
+    from them would fail, so their shards are built again (to the same bytes)."""
+    store = ShardStore(tmp_path)
+    for i in range(3):
+        store.write(i, members(2, tag=str(i)), 2 * i, 2, {"samples": 2})
+    old = tmp_path / ".progress" / "train-000001.json"
+    rec = json.loads(old.read_text())
+    assert rec.pop("format") == MARKER_FORMAT
+    old.write_text(json.dumps(rec))
+    done = ShardStore(tmp_path).finished()
+    assert sorted(done) == [0, 2] and not old.exists()
+    assert not (tmp_path / "data" / "train-000001.tar").exists()
+    assert ShardStore(tmp_path).records(1)[0].format == MARKER_FORMAT
+
+
+def test_records_are_read_from_the_markers_and_a_missing_one_is_named(tmp_path):
+    import pytest
+
+    from judgefree_hub.errors import BuildError
+
+    store = ShardStore(tmp_path)
+    written = [store.write(i, members(1), i, 1, {"samples": 1, "i": i}) for i in range(3)]
+    assert store.records(3) == written
+    (tmp_path / ".progress" / "train-000002.json").unlink()
+    with pytest.raises(BuildError, match=r"train-000002\.json: missing; shard 2 was not written"):
+        store.records(3)
 
 
 def test_a_planted_symlink_at_any_temporary_name_is_never_written_through(tmp_path):

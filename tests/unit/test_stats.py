@@ -1,38 +1,156 @@
-"""Statistics keep the drawn ratio distribution, not only what the verifier kept."""
+"""Build statistics are merged from the shards' markers, never from the rows: the merged result
+equals today's statistics computed over every row, whatever the split into shards, and a
+build's finish reads no shard. The drawn ratio distribution is kept, not only what survived."""
 
+import json
+import math
+import random
+import statistics
+import tarfile
 from collections import Counter
+from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from judgefree_hub.builders.ic import ICSteps, ic_counts, ic_stats, merge_ic_stats
+from judgefree_hub.builders.preference import PreferenceSteps, _Pipeline
+from PIL import Image
 
-from judgefree_hub.output.plots import ratio_png
-from judgefree_hub.output.stats import RATIO_BINS, build_stats, tally_drawn_ratio
+from judgefree_hub.output import ShardRecord, run_build
+from judgefree_hub.output.plots import ratio_png, score_gap_png
+from judgefree_hub.output.stats import (
+    GAP_BIN,
+    RATIO_BINS,
+    PairStats,
+    build_stats,
+    tally_drawn_ratio,
+)
+from judgefree_hub.records import Dropped, DropReason, Pair, Sample, VerifiedPair
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def row(h, reversed_=False):
-    ratios = {"chosen_ratio": h, "rejected_ratio": 0.0} if reversed_ else {"chosen_ratio": 0.0, "rejected_ratio": h}
+    ratios = ({"chosen_ratio": h, "rejected_ratio": 0.0} if reversed_
+              else {"chosen_ratio": 0.0, "rejected_ratio": h})
     return {"chosen_score": 0.3, "rejected_score": 0.2, "reversed": reversed_, **ratios}
 
 
 def histogram(values):
     """Twenty equal bins over [0, 1], the last one closed: [0, 0.05), ..., [0.95, 1.0]."""
     edges = [Decimal(i) / 20 for i in range(21)]
-    return [sum(edges[i] <= Decimal(str(h)) < edges[i + 1] or (i == 19 and h == 1.0) for h in values)
-            for i in range(20)]
+    return [sum(edges[i] <= Decimal(str(h)) < edges[i + 1] or (i == 19 and h == 1.0)
+                for h in values) for i in range(20)]
+
+
+def direct_stats(samples, drops, drawn, rows):
+    """Today's statistics (before per-shard summaries), computed over every row at once."""
+    def summary(xs):
+        return {"mean": round(statistics.fmean(xs), 6), "std": round(statistics.pstdev(xs), 6),
+                "min": round(min(xs), 6), "max": round(max(xs), 6)} if xs else None
+
+    neg = [r["chosen_ratio"] if r["reversed"] else r["rejected_ratio"] for r in rows]
+    neg = [h for h in neg if h is not None]
+    drawn = [h for h in drawn if h is not None]
+    n_rev = sum(r["reversed"] for r in rows)
+    drawn_mean = sum(round(h * 1e6) for h in drawn) / 1e6 / len(drawn) if drawn else None
+    return {
+        "samples": samples, "pairs": len(rows), "reversed": n_rev,
+        "reversal_rate": round(n_rev / len(rows), 6) if rows else 0.0,
+        "dropped": {reason.value: drops[reason] for reason in DropReason},
+        "chosen_score": summary([r["chosen_score"] for r in rows]),
+        "rejected_score": summary([r["rejected_score"] for r in rows]),
+        "score_gap": summary([r["chosen_score"] - r["rejected_score"] for r in rows]),
+        "negative_ratio": summary(neg),
+        "negative_ratio_bins": {"drawn": histogram(drawn), "kept": histogram(neg)},
+        "negative_ratio_drawn_mean": None if drawn_mean is None else round(drawn_mean, 6),
+    }
+
+
+def gap_bin(x):
+    """The k with k * GAP_BIN <= x < (k + 1) * GAP_BIN, the plot's edges."""
+    k = math.floor(x / GAP_BIN)
+    return next(j for j in (k - 1, k, k + 1) if j * GAP_BIN <= x < (j + 1) * GAP_BIN)
+
+
+def random_items(rnd, n):
+    """What n samples became, in order: a kept pair (its row, and the ratio drawn for it) or a
+    drop (its reason, and a ratio drawn or not)."""
+    items = []
+    for _ in range(n):
+        h = None if rnd.random() < 0.1 else rnd.choice([0.0, 1.0, round(rnd.random(), 6)])
+        if rnd.random() < 0.25:
+            items.append(("drop", rnd.choice(list(DropReason)), h))
+            continue
+        rev = rnd.random() < 0.4
+        c, r = round(rnd.uniform(-0.2, 0.4), 6), round(rnd.uniform(-0.2, 0.4), 6)
+        ratios = {"chosen_ratio": h if rev else 0.0, "rejected_ratio": 0.0 if rev else h}
+        pair = {"chosen_score": c, "rejected_score": r, "reversed": rev, **ratios}
+        items.append(("pair", pair, h))
+    return items
+
+
+def shard_stats(rnd, items):
+    """The items cut into shards of random sizes (some empty, some with drops only), each
+    tallied as PreferenceSteps.shard does, and written to JSON as its marker holds it."""
+    shards, i = [], 0
+    while i < len(items) or not shards:
+        chunk = items[i:i + rnd.choice([0, 1, 2, 5, 40])]
+        s = PairStats()
+        s.counts["samples"] = len(chunk)
+        for kind, what, h in chunk:
+            tally_drawn_ratio(s.counts, h)
+            s.add_pair(what) if kind == "pair" else s.add_drop(what)
+        shards.append(json.loads(json.dumps(s.to_json(), sort_keys=True)))
+        i += len(chunk)
+    return shards
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_merged_shard_stats_equal_the_statistics_over_every_row(seed):
+    rnd = random.Random(seed)
+    items = random_items(rnd, rnd.choice([0, 1, 30, 400]))
+    rows = [what for kind, what, _ in items if kind == "pair"]
+    drops = Counter(what for kind, what, _ in items if kind == "drop")
+    shards = shard_stats(rnd, items)
+    assert build_stats(shards) == direct_stats(len(items), drops, [h for *_, h in items], rows)
+    if len(items) > 100:  # the splits tried include empty shards and shards of drops only
+        assert any(s["samples"] == 0 for s in shards)
+        assert any(s["samples"] > 0 and "pairs" not in s for s in shards)
+
+    merged = PairStats.merged(shards)  # before rounding
+    gaps = [r["chosen_score"] - r["rejected_score"] for r in rows]
+    for name, xs in (("chosen_score", [r["chosen_score"] for r in rows]), ("score_gap", gaps)):
+        m = merged.moments[name]
+        assert (m.n, m.min, m.max) == (len(xs), min(xs, default=None), max(xs, default=None))
+        if xs:
+            assert abs(m.mean - statistics.fmean(xs)) < 1e-9
+            assert abs(m.std - statistics.pstdev(xs)) < 1e-9
+    for split, rev in (("not_reversed", False), ("reversed", True)):  # plotted: positive - negative
+        plotted = [-g if rev else g for g, r in zip(gaps, rows, strict=True)
+                   if r["reversed"] == rev]
+        assert merged.gaps[split].bins == Counter(map(gap_bin, plotted))
+
+    other = shard_stats(random.Random(seed + 100), items)  # another split of the same items
+    assert build_stats(other) == build_stats(shards)
+    other_m = PairStats.merged(other).moments["score_gap"]
+    assert other_m.mean == pytest.approx(merged.moments["score_gap"].mean, abs=1e-12)
+    assert PairStats.merged(other).gaps == merged.gaps
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_drawn_and_kept_ratio_bins(seed):
-    import random
-
     rnd = random.Random(seed)
     drawn = [round(rnd.random(), 6) for _ in range(200)] + [1.0, 0.0]
     kept = [h for h in drawn if h > 0.3]  # the verifier dropped the low ones
-    shards = [Counter(), Counter()]
+    shards = [PairStats(), PairStats()]
     for i, h in enumerate(drawn):
-        tally_drawn_ratio(shards[i % 2], h)
-    tally_drawn_ratio(shards[0], None)  # a strategy without ratios counts nothing
-    stats = build_stats(shards, [row(h, reversed_=i % 3 == 0) for i, h in enumerate(kept)])
+        tally_drawn_ratio(shards[i % 2].counts, h)
+    tally_drawn_ratio(shards[0].counts, None)  # a strategy without ratios counts nothing
+    for i, h in enumerate(kept):
+        shards[i % 2].add_pair(row(h, reversed_=i % 3 == 0))
+    stats = build_stats(s.to_json() for s in shards)
     bins = stats["negative_ratio_bins"]
     assert RATIO_BINS == 20
     assert bins["drawn"] == histogram(drawn) and bins["kept"] == histogram(kept)
@@ -44,6 +162,153 @@ def test_drawn_and_kept_ratio_bins(seed):
 
 
 def test_no_ratios_no_drawn_mean():
-    stats = build_stats([Counter(samples=3)], [])
-    assert stats["negative_ratio_drawn_mean"] is None and sum(stats["negative_ratio_bins"]["drawn"]) == 0
+    s = PairStats()
+    s.counts["samples"] = 3
+    stats = build_stats([s.to_json()])
+    assert stats["negative_ratio_drawn_mean"] is None
+    assert sum(stats["negative_ratio_bins"]["drawn"]) == 0
+    assert stats["chosen_score"] is None and stats["pairs"] == 0
     assert ratio_png(stats["negative_ratio_bins"]).startswith(b"\x89PNG")
+    assert score_gap_png(s.gaps["not_reversed"], s.gaps["reversed"]).startswith(b"\x89PNG")
+
+
+# A preference build on a fake pipeline: shard() tallies, finish() merges the markers.
+
+class FakeStrategy:
+    def __init__(self, rnd):
+        self.rnd = rnd
+
+    def generate(self, loaded, backend, generation):
+        ratio = self.rnd.random
+        return [Pair(ls, f"pos {ls.sample.key}", f"neg {ls.sample.key}", 0.0,
+                     None if ratio() < 0.1 else round(ratio(), 6)) for ls in loaded]
+
+
+class FakeVerifier:
+    def __init__(self, rnd):
+        self.rnd = rnd
+
+    def describe_id(self):
+        return "fake"
+
+    def judge(self, pairs):
+        out = []
+        for p in pairs:
+            if self.rnd.random() < 0.2:
+                out.append(Dropped(p.sample.sample.key, DropReason.BELOW_MIN_GAP))
+                continue
+            pos, neg = round(self.rnd.uniform(-0.1, 0.3), 6), round(self.rnd.uniform(-0.1, 0.3), 6)
+            rev = neg > pos
+            c, r = (neg, pos) if rev else (pos, neg)
+            answers = (p.negative, p.positive) if rev else (p.positive, p.negative)
+            ratios = (p.positive_ratio, p.negative_ratio)[::-1 if rev else 1]
+            out.append(VerifiedPair(p, *answers, c, r, *ratios, rev))
+        return out
+
+
+class FakeSteps(PreferenceSteps):
+    """The real shard() and finish() on fake models; finish runs with no shard file to read."""
+
+    def __init__(self, recipe, seed):
+        super().__init__(recipe)
+        self.rnd = random.Random(seed)
+
+    def open(self, samples):
+        self.pipe = _Pipeline(None, FakeStrategy(self.rnd), FakeVerifier(self.rnd))
+
+    def finish(self, root, records, shards):
+        data = root / "data"
+        data.rename(root / "moved")
+        try:
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(tarfile, "open", lambda *a, **k: pytest.fail("finish read a shard"))
+                return super().finish(root, records, shards)
+        finally:
+            (root / "moved").rename(data)
+
+
+def image():
+    return Image.new("RGB", (4, 4), (200, 10, 10))
+
+
+def broken():
+    raise OSError("not an image")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_build_merges_its_markers_and_reads_no_shard(tmp_path, demo_recipe, seed):
+    rnd = random.Random(seed)
+    n = rnd.choice([7, 25])
+    unreadable = set(range(6, 12))  # the whole second shard (6 per shard): drops only
+    samples = [Sample(f"k{i:03d}", "fake", "Describe.", broken if i in unreadable else image)
+               for i in range(n)]
+    steps = FakeSteps(demo_recipe, seed)
+    result = run_build(demo_recipe, tmp_path, samples, steps, show_progress=False)
+    root = result.root
+    rows, manifest = [], json.loads((root / "manifest.json").read_text())
+    for shard in manifest["shards"]:
+        with tarfile.open(root / shard["file"]) as tar:
+            rows += [json.loads(tar.extractfile(m).read()) for m in tar if m.name.endswith(".json")]
+    stats = json.loads((root / "stats.json").read_text())
+    want = direct_stats(n, Counter(), [], rows)  # drops and drawn ratios are not in the rows
+    assert {k: v for k, v in stats.items() if not k.startswith(("dropped", "negative_ratio_"))} == \
+        {k: v for k, v in want.items() if not k.startswith(("dropped", "negative_ratio_"))}
+    assert stats["negative_ratio_bins"]["kept"] == want["negative_ratio_bins"]["kept"]
+    assert stats["dropped"]["unreadable_image"] == len(unreadable & set(range(n)))
+    assert stats["dropped"]["below_min_gap"] == n - len(rows) - stats["dropped"]["unreadable_image"]
+    assert (root / "plots" / "score_gap.png").read_bytes().startswith(b"\x89PNG")
+
+
+# IC: counts per shard, merged.
+
+def old_ic_stats(rows):
+    """ic_stats as it was, over the whole manifest in memory."""
+    kinds = Counter(e.kind for r in rows for e in r.truth.elements)
+    return {"images": len(rows), "elements": sum(kinds.values()),
+            "elements_by_kind": dict(sorted(kinds.items())),
+            "images_by_domain": dict(sorted(Counter(r.truth.domain for r in rows).items())),
+            "sources": dict(sorted(Counter(r.source or "unknown" for r in rows).items()))}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ic_stats_merged_from_shards_equal_the_manifest_stats(tmp_path, seed):
+    from judgefree_hub.ic import read_manifest
+    from judgefree_hub.recipe import load_recipe
+
+    recipe = load_recipe(ROOT / "recipes" / "ic-starter.json")
+    rows = read_manifest(recipe.ic.manifest)
+    rows = [replace(r, source=None) if i % 5 == 0 else r for i, r in enumerate(rows)]  # "unknown"
+    rows = random.Random(seed).sample(rows, len(rows))
+    cuts = sorted(random.Random(seed).choices(range(len(rows) + 1), k=4))
+    chunks = [rows[a:b] for a, b in zip([0, *cuts], [*cuts, len(rows)], strict=True)]  # some empty
+    records = [ShardRecord(i, f"data/train-{i:06d}.tar", len(c), 1, "00" * 32, 0, len(c),
+                           json.loads(json.dumps(ic_counts(c), sort_keys=True)))
+               for i, c in enumerate(chunks)]
+    assert merge_ic_stats(r.stats for r in records) == old_ic_stats(rows) == ic_stats(rows)
+    want = old_ic_stats(rows)
+    assert "unknown" in want["sources"] and len(want["images_by_domain"]) > 1
+    end = ICSteps(recipe).finish(tmp_path, records, [])  # no shard exists: nothing is read
+    assert end.stats == old_ic_stats(rows)
+
+
+def test_a_marker_holds_the_summaries_as_sorted_deterministic_json(tmp_path):
+    """Counts tallied in another order give the same marker bytes; the marker reads back to
+    the same statistics (floats exactly)."""
+    from judgefree_hub.output import ShardStore
+
+    items = random_items(random.Random(7), 30)
+    stores = []
+    for name, order in (("one", items), ("two", sorted(items, key=lambda it: it[0] == "pair"))):
+        s = PairStats()
+        for kind, what, h in order:  # drops first in "two": the counts' insertion order differs
+            tally_drawn_ratio(s.counts, h)
+            s.add_pair(what) if kind == "pair" else s.add_drop(what)
+        s.counts["samples"] = len(items)
+        stores.append(ShardStore(tmp_path / name))
+        stores[-1].write(0, [{"__key__": "k", "txt": b"x"}], 0, len(items), s.to_json())
+    one, two = (st.progress_dir / "train-000000.json" for st in stores)
+    assert one.read_bytes() == two.read_bytes()
+    text = one.read_text()
+    assert text == json.dumps(json.loads(text), sort_keys=True)
+    rec = stores[0].finished()[0]
+    assert rec.stats == json.loads(json.dumps(s.to_json())) and PairStats.from_json(rec.stats) == s
