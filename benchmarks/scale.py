@@ -2,13 +2,14 @@
 samples. Every figure is a real `jfhub build` of the offline demo recipe (the shipped world
 models), run as a user runs it; the ratios compare runs made here, in the same invocation.
 
-    python benchmarks/scale.py                 # 512 samples; memory at 512 and 5120 (about 5 min on 2 cores)
+    python benchmarks/scale.py                 # speed at 256 and 2048 samples, memory at 256 and 2560 (~5 min)
     python benchmarks/scale.py --samples 64    # quicker
 
 - Processes: `torchrun --standalone --nproc-per-node 2` (gloo, CPU) against one process, both
   with one thread per process (torchrun's default), so that 2 processes on 2 cores is the
   data-parallel case; one process with 2 threads is printed too, as what one process gets from
-  the same cores. Pairs/s counts the whole command (start, model load, build, card).
+  the same cores. Pairs/s counts the whole command (start, model load, build, card), at N and
+  8N samples; the rate of the extra 7N samples is what a long build gets, fixed costs aside.
 - Memory: the peak resident set (ru_maxrss of that process) of a one-process build at N and 10N
   samples, each from an empty output folder. Flat memory means the 10N figure is not 10 times
   the N one: nothing per sample is kept beyond the shard being built.
@@ -71,39 +72,46 @@ def peak_rss(cmd: list[str], threads: int) -> tuple[float, int, str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--samples", type=int, default=512, help="Samples of the speed runs and of the 1x memory run.")
+    ap.add_argument("--samples", type=int, default=256, help="Samples of the short speed runs and of the 1x memory run.")
+    ap.add_argument("--longer", type=int, default=8, help="The long speed runs have this many times more samples.")
     ap.add_argument("--memory-factor", type=int, default=10, help="The larger memory run has this many times more.")
     ap.add_argument("--processes", type=int, default=2, help="Processes of the torchrun run.")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="jfhub-scale-") as tmp:
         tmp = Path(tmp)
-        recipe = recipe_with(args.samples, tmp)
-        rows = []
-        for label, cmd, threads in [
-            ("1 process, 1 thread", build_cmd(recipe, tmp / "p1"), 1),
-            (f"{args.processes} processes (torchrun, gloo), 1 thread each",
-             [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(args.processes),
-              *build_cmd(recipe, tmp / "p2")[1:]], 1),
-            ("1 process, 2 threads", build_cmd(recipe, tmp / "t2"), 2),
-        ]:
-            seconds, _, out = peak_rss(cmd, threads)
-            rows.append((label, *pairs_of(out), seconds))
-        same = _tree(tmp / "p1") == _tree(tmp / "p2")
-        base, base_build = rows[0][1] / rows[0][3], rows[0][1] / rows[0][2]
-        print(f"scale: the demo recipe at {args.samples} samples ({os.cpu_count()} CPU cores); pairs/s of "
-              f"the whole command, and of the build alone (models loaded to manifest written)")
-        for label, pairs, build_s, seconds in rows:
-            rate, build_rate = pairs / seconds, pairs / build_s
-            print(f"  {label:<45} {pairs:4d} pairs: command {seconds:5.1f} s = {rate:5.2f} pairs/s ({rate / base:.2f}x)"
-                  f", build {build_s:5.1f} s = {build_rate:5.2f} pairs/s ({build_rate / base_build:.2f}x)")
-        print(f"  {args.processes} processes wrote the same bytes as 1: {'yes' if same else 'NO'}")
+        sizes = (args.samples, args.samples * args.longer)
+        configs = [("1 process, 1 thread", 1, 1), (f"{args.processes} processes (torchrun), 1 thread each",
+                                                  args.processes, 1), ("1 process, 2 threads", 1, 2)]
+        runs = {}  # (config, samples) -> (pairs, seconds)
+        for n in sizes:
+            recipe = recipe_with(n, tmp)
+            for c, (_, procs, threads) in enumerate(configs):
+                out = tmp / f"c{c}-{n}"
+                cmd = build_cmd(recipe, out)
+                if procs > 1:
+                    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+                           str(procs), *cmd[1:]]
+                seconds, _, text = peak_rss(cmd, threads)
+                runs[c, n] = (pairs_of(text)[0], seconds)
+        same = all(_tree(tmp / f"c0-{n}") == _tree(tmp / f"c1-{n}") for n in sizes)
+        print(f"scale: `jfhub build` of the demo recipe, {os.cpu_count()} CPU cores. pairs/s of the whole command "
+              f"at {sizes[0]} and {sizes[1]} samples, and the rate of the extra samples (start, model load and "
+              f"finish cancel out): what a long build gets")
+        marginal = {}
+        for c, (label, _, _) in enumerate(configs):
+            (p1, s1), (p2, s2) = runs[c, sizes[0]], runs[c, sizes[1]]
+            marginal[c] = (p2 - p1) / (s2 - s1)
+            print(f"  {label:<40} {p1:4d} pairs in {s1:5.1f} s = {p1 / s1:5.2f} pairs/s | {p2:5d} pairs in "
+                  f"{s2:5.1f} s = {p2 / s2:5.2f} pairs/s | extra {marginal[c]:5.2f} pairs/s "
+                  f"({marginal[c] / marginal[0]:.2f}x)")
+        print(f"  {args.processes} processes wrote the same bytes as 1 (both sizes): {'yes' if same else 'NO'}")
 
         mem = []
         for n in (args.samples, args.samples * args.memory_factor):
-            seconds, rss, out = peak_rss(build_cmd(recipe_with(n, tmp), tmp / f"m{n}"), 2)
+            seconds, rss, out = peak_rss(build_cmd(recipe_with(n, tmp), tmp / f"m{n}"), 1)
             mem.append((n, rss, seconds, pairs_of(out)[0]))
-        print("peak RSS of a one-process build (2 threads):")
+        print("peak RSS of a one-process build (1 thread):")
         for n, rss, seconds, pairs in mem:
             print(f"  {n:6d} samples ({pairs} pairs, {seconds:.0f} s): {rss / 2**20:7.1f} MiB")
         (n1, r1, _, _), (n2, r2, _, _) = mem

@@ -136,16 +136,23 @@ class Coordinator:
         if message is not None:
             raise BuildError(f"stopped: {message}")
 
+    def leave(self) -> None:
+        """This process has claimed its last shard and read the items to their end."""
+        self.store.add("left", 1)
+
     def wait_built(self, done_before: frozenset[int]) -> int:
-        """Rank 0: wait until every shard not in `done_before` is written by someone; returns
-        how many shards the version has. Fails as soon as any process reports a failure."""
+        """Rank 0: wait until every shard not in `done_before` is written and every process
+        has left the queue (under srun, rank 0 hosts the store: it must outlive their last
+        call); returns how many shards the version has. Fails as soon as any process does."""
         while True:
             self.check()
-            if self.store.check(["shards"]):
+            if self.store.check(["shards"]) and int(self.store.add("left", 0)) >= self.ranks.world:
                 total = int(self.store.get("shards"))
                 need = total - sum(1 for i in done_before if i < total)
                 if int(self.store.add("built", 0)) >= need:
                     return total
+                raise BuildError(f"every process has finished but {need - int(self.store.add('built', 0))} "
+                                 f"shard(s) were not written; run the build again to write them")
             time.sleep(POLL_SECONDS)
 
 
@@ -170,6 +177,9 @@ class SoloCoordinator:
 
     def set_shard_count(self, n: int) -> None:
         self._shards = n
+
+    def leave(self) -> None:
+        pass
 
     def fail(self, message: str) -> None:
         pass

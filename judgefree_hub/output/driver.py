@@ -189,4 +189,5 @@ def _build_missing(folder: BuildFolder, coord: Coordinator | SoloCoordinator, it
         built += 1
         target = coord.claim()
     coord.set_shard_count(index + 1)
+    coord.leave()
     return built
