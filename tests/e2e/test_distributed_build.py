@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import ROOT, run_jfhub
+from conftest import JFHUB_CMD, ROOT, run_jfhub
 from test_build_demo import tree_hashes
 
 from judgefree_hub.testing.hub import LocalHub
@@ -61,6 +61,24 @@ def test_two_processes_write_the_bytes_of_one(one_process, tmp_path):
     helpers = [line for line in lines if line.startswith("rank 1: built ")]
     assert len(finished) == 1 and "pairs from 16 samples" in finished[0], stdout
     assert len(helpers) == 1 and "rank 0 finishes the version" in helpers[0], stdout
+
+
+def test_srun_style_processes_write_the_bytes_of_one(one_process, tmp_path):
+    """As srun starts them: SLURM_* variables and MASTER_ADDR/PORT, no launcher agent, so rank 0
+    hosts the store itself and must outlive the others' last call."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = [subprocess.Popen([*JFHUB_CMD, "build", str(SMOKE), "--out", str(tmp_path), "--no-progress"], cwd=ROOT,
+                              env=env_one_thread(SLURM_PROCID=str(r), SLURM_NTASKS="2", SLURM_LOCALID=str(r),
+                                                 MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (1, 0)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
+    assert outs[0][0].startswith("rank 1: built ") and outs[1][0].startswith("built ")
+    assert tree_hashes(tmp_path / "jfhub-smoke" / "0.1.0") == tree_hashes(one_process)
 
 
 def test_only_rank_zero_pushes_one_commit_and_one_tag(tmp_path, online_to_local_hub):
