@@ -45,8 +45,9 @@ class StepModel(Protocol):
 
     eos_token_ids: frozenset[int]
 
-    def prefill(self, rows: Sequence[Branch]) -> "torch.Tensor":
-        """Encode and run the prompts; return last-position logits [R, V]."""
+    def prefill(self, rows: Sequence[Branch], max_new_tokens: int) -> "torch.Tensor":
+        """Encode and run the prompts, with room for `max_new_tokens` more (a static cache is
+        sized by it); return last-position logits [R, V]."""
 
     def step(self, tokens: "torch.Tensor") -> "torch.Tensor":
         """Feed one token per live row; return logits [R, V]."""

@@ -42,7 +42,7 @@ def decode_answers(
     gens = [torch.Generator().manual_seed(a.seed) for a in answers] if gen.do_sample else None
     out: list[list[int]] = [[] for _ in answers]
     row_answer = _row_owner(answers)
-    logits = model.prefill(rows)
+    logits = model.prefill(rows, gen.max_new_tokens)
     ratios = torch.tensor([a.ratio for a in answers], dtype=torch.float32, device=logits.device)
     for step in range(gen.max_new_tokens):
         where = {r: i for i, r in enumerate(live_rows)}

@@ -35,12 +35,23 @@ class RowState:
     positions: torch.Tensor
     """Position ids of each row's last token: [R, 1], or [K, R, 1] for multi-axis positions."""
     cache: Any
+    live: Optional[torch.Tensor] = None
+    """Static cache only: the batch row of each row still decoding. Finished rows stay in the
+    batch (fed padding, their logits unread) until the live ones are half of it, so the shapes,
+    and a compiled step, change only then."""
+
+
+def static_cache_for(device: torch.device, setting: str) -> bool:
+    """model.cache: auto = static on CUDA (decoding there is memory-bound: no re-allocation per
+    step), dynamic elsewhere (a CPU gains nothing and pads to the longest answer)."""
+    return setting == "static" or (setting == "auto" and device.type == "cuda")
 
 
 class HFVisionBackend(Backend):
     """A loaded image-text-to-text model that decodes batches of branches (see decoding.py)."""
 
-    def __init__(self, model, processor, device: torch.device, model_id: str):
+    def __init__(self, model, processor, device: torch.device, model_id: str, static_cache: bool = False):
+        self.static_cache = static_cache
         self.model = model.eval()
         self.processor = processor
         self.tokenizer = processor.tokenizer
@@ -67,7 +78,7 @@ class HFVisionBackend(Backend):
                 f"cannot load model {spec.id!r} (revision {spec.revision or 'default'}): "
                 f"{str(e).splitlines()[0]} -- give a local folder or a reachable Hub id"
             ) from e
-        return cls(model.to(device), processor, device, spec.id)
+        return cls(model.to(device), processor, device, spec.id, static_cache_for(device, spec.cache))
 
     def decode(self, rows: Sequence[Branch], answers: Sequence[AnswerPlan], gen: GenerationSpec,
                space: str) -> list[str]:
@@ -102,43 +113,73 @@ class HFVisionBackend(Backend):
 
     # -- StepModel -----------------------------------------------------------------------
     @torch.inference_mode()
-    def prefill(self, rows: Sequence[Branch]) -> torch.Tensor:
+    def prefill(self, rows: Sequence[Branch], max_new_tokens: int) -> torch.Tensor:
         """Run each distinct (prompt, image) once, then give every row its copy of the cache:
         the positive and the negative of a sample share their image-conditioned prefix, so the
         image is processed and prefilled once, not twice."""
-        from transformers import DynamicCache
+        from transformers import DynamicCache, StaticCache
 
         unique, index = _dedupe(rows)
         batch = self.encode(unique)
         mask = batch["attention_mask"]
         positions = self.prefill_positions(batch)
-        cache = DynamicCache()
+        length = mask.shape[1]
         extra = {k: v for k, v in batch.items() if k not in ("input_ids", "attention_mask")}
+        if self.static_cache:
+            # the cache counts its own write position (and the mask's length follows from it)
+            cache = StaticCache(config=self.model.config, max_cache_len=length + max_new_tokens)
+        else:
+            cache = DynamicCache()
         out = self.model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions,
                          use_cache=True, logits_to_keep=1, **{self._cache_kw: cache}, **extra)
         self._state = RowState(mask=mask, positions=positions[..., -1:], cache=cache)
         logits = out.logits[:, -1].float()
         if len(unique) < len(rows):
             keep = torch.tensor(index, device=logits.device)
-            self.keep_rows(keep)
+            self._select(keep)
             logits = logits[keep]
+        if self.static_cache:
+            self._state.live = torch.arange(len(rows), device=self.device)
         return logits
 
     @torch.inference_mode()
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         st = self._state
+        tokens = tokens.to(self.device)
+        if st.live is not None:  # finished rows still in the batch read padding
+            full = tokens.new_full((st.mask.shape[0],), self._pad_id)
+            tokens = full.index_copy(0, st.live, tokens)
         st.mask = torch.cat([st.mask, st.mask.new_ones(len(tokens), 1)], dim=-1)
         st.positions = st.positions + 1  # a generated token is text: every axis advances by one
-        out = self.model(input_ids=tokens.to(self.device)[:, None], attention_mask=st.mask,
-                         position_ids=st.positions, use_cache=True, **{self._cache_kw: st.cache})
-        return out.logits[:, -1].float()
+        out = self.model(input_ids=tokens[:, None], attention_mask=st.mask, position_ids=st.positions,
+                         use_cache=True, **{self._cache_kw: st.cache})
+        logits = out.logits[:, -1].float()
+        return logits if st.live is None else logits.index_select(0, st.live)
 
     def keep_rows(self, keep: torch.Tensor) -> None:
+        """Dynamic cache: drop the other rows now. Static: forget them, and drop them only when
+        the rows still decoding are half the batch or fewer (a new shape at most log2(R) times)."""
         st = self._state
         keep = keep.to(self.device)
-        st.cache.batch_select_indices(keep)
-        st.mask = st.mask[keep]
-        st.positions = st.positions.index_select(-2, keep)
+        if st.live is None:
+            self._select(keep)
+            return
+        st.live = st.live.index_select(0, keep)
+        if 2 * len(st.live) <= st.mask.shape[0]:
+            self._select(st.live)
+            st.live = torch.arange(len(keep), device=self.device)
+
+    def _select(self, rows: torch.Tensor) -> None:
+        """Keep (or repeat) these batch rows of the cache, mask and positions."""
+        st = self._state
+        st.cache.reorder_cache(rows)  # index_select on every layer: dynamic and static layers alike
+        st.mask = st.mask[rows]
+        st.positions = st.positions.index_select(-2, rows)
+
+    @property
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return pad if pad is not None else min(self.eos_token_ids)
 
     def decode_text(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(tokens, skip_special_tokens=True).strip()

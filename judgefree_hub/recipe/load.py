@@ -77,7 +77,7 @@ def _model(m: Optional[dict]) -> Optional[ModelSpec]:
     return ModelSpec(
         id=m["id"], revision=m["revision"], dtype=m["dtype"], device=m["device"],
         batch_size=m["batch_size"], generation=GenerationSpec(**m["generation"]),
-        backend=m["backend"], backend_options=_freeze(m["backend_options"]),
+        backend=m["backend"], backend_options=_freeze(m["backend_options"]), cache=m["cache"],
     )
 
 

@@ -34,6 +34,8 @@ class ModelSpec:
     """A name in BACKENDS, or auto: chosen from the checkpoint's config.json `model_type`."""
     backend_options: Mapping[str, Any] = field(default_factory=dict)
     """Options of that backend, checked against its schema fragment (backends/<name>.schema.json)."""
+    cache: str = "auto"
+    """The decoding loop's KV cache: auto (static on CUDA), dynamic or static."""
 
 
 @dataclass(frozen=True)

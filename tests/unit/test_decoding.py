@@ -32,6 +32,6 @@ def test_rows_must_belong_to_one_answer(tiny_backend, photos, gen):
     with pytest.raises(ValueError, match="needs an image-free row"):
         decode_answers(tiny_backend, rows, [AnswerPlan(0, None, 0.5), AnswerPlan(1, None, 0.0)], gen, "logits")
     # the refused calls left the backend usable: a prefill gives one row of scores per row
-    logits = tiny_backend.prefill(rows)
+    logits = tiny_backend.prefill(rows, 8)
     assert logits.shape == (2, tiny_backend.model.config.text_config.vocab_size)
     assert not torch.equal(logits[0], logits[1])  # two photos, two different next-token scores

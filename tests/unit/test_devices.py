@@ -50,7 +50,7 @@ class MetaModel:
         self.rows = 0
         self.fed: list[torch.Size] = []
 
-    def prefill(self, rows):
+    def prefill(self, rows, max_new_tokens):
         self.rows = len(rows)
         return torch.zeros(self.rows, V, device=META)
 
