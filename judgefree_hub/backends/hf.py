@@ -18,9 +18,8 @@ from typing import Any, Optional, Sequence
 import torch
 from PIL import Image
 
-from ..demo import model_path
+from ..checkpoints import load_pretrained
 from ..devices import pick_device, pick_dtype
-from ..errors import ModelLoadError
 from ..recipe import GenerationSpec, ModelSpec
 from .base import AnswerPlan, Backend, Branch
 from .decoding import decode_answers
@@ -64,20 +63,8 @@ class HFVisionBackend(Backend):
 
     @classmethod
     def load(cls, spec: ModelSpec) -> "HFVisionBackend":
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-
         device = pick_device(spec.device)
-        path = model_path(spec.id)
-        try:
-            processor = AutoProcessor.from_pretrained(path, revision=spec.revision)
-            model = AutoModelForImageTextToText.from_pretrained(
-                path, revision=spec.revision, dtype=pick_dtype(spec.dtype, device)
-            )
-        except (OSError, ValueError) as e:
-            raise ModelLoadError(
-                f"cannot load model {spec.id!r} (revision {spec.revision or 'default'}): "
-                f"{str(e).splitlines()[0]} -- give a local folder or a reachable Hub id"
-            ) from e
+        processor, model = load_pretrained(spec.id, spec.revision, pick_dtype(spec.dtype, device))
         return cls(model.to(device), processor, device, spec.id, static_cache_for(device, spec.cache))
 
     def decode(self, rows: Sequence[Branch], answers: Sequence[AnswerPlan], gen: GenerationSpec,

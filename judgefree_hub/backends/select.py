@@ -3,18 +3,20 @@
 
 from __future__ import annotations
 
-from ..demo import model_path
+from ..checkpoints import resolve_checkpoint
 from ..errors import ModelLoadError
 from ..recipe import ModelSpec, fragment, schema_problems
 from .base import BACKENDS, Backend
 
 
 def read_model_type(model_id: str, revision: str | None) -> str | None:
-    """`model_type` from config.json of a Hub id (at `revision`), a folder, or a demo: ref."""
+    """`model_type` from config.json of a Hub id (at `revision`), a folder, or a demo: ref; of
+    the base model for a LoRA adapter (what `jfhub train` writes)."""
     from transformers import PretrainedConfig
 
+    ckpt = resolve_checkpoint(model_id, revision)
     try:
-        config, _ = PretrainedConfig.get_config_dict(model_path(model_id), revision=revision)
+        config, _ = PretrainedConfig.get_config_dict(ckpt.path, revision=ckpt.revision)
     except (OSError, ValueError) as e:
         raise ModelLoadError(
             f"cannot read config.json of model {model_id!r} (revision {revision or 'default'}): "
