@@ -96,8 +96,8 @@ def cooccurrence_rates(eval_dir: Path, manifest: Path) -> tuple[float, float]:
 
 
 def train_settings(args) -> dict:
-    """recipes/world-dpo.json (what `jfhub loop --train-config` takes), with the flags on top."""
-    train = json.loads((ROOT / "recipes" / "world-dpo.json").read_text())
+    """configs/train/world-dpo.json (what `jfhub loop --train-config` takes), with the flags on top."""
+    train = json.loads((ROOT / "configs" / "train" / "world-dpo.json").read_text())
     for key, value in (("beta", args.beta), ("learning_rate", args.lr), ("num_train_epochs", args.epochs)):
         if value is not None:
             train["dpo"][key] = value
@@ -163,9 +163,9 @@ def main() -> int:
     p.add_argument("--images", type=int, default=256, help="Unlabelled scenes per round.")
     p.add_argument("--eval-images", type=int, default=1000, help="IC scenes scored per round.")
     p.add_argument("--rounds", type=int, default=3, help="Rounds of the full method.")
-    p.add_argument("--beta", type=float, help="DPO beta (default: recipes/world-dpo.json)")
-    p.add_argument("--lr", type=float, help="DPO learning rate (default: recipes/world-dpo.json)")
-    p.add_argument("--epochs", type=float, help="DPO epochs per round (default: recipes/world-dpo.json)")
+    p.add_argument("--beta", type=float, help="DPO beta (default: configs/train/world-dpo.json)")
+    p.add_argument("--lr", type=float, help="DPO learning rate (default: configs/train/world-dpo.json)")
+    p.add_argument("--epochs", type=float, help="DPO epochs per round (default: configs/train/world-dpo.json)")
     p.add_argument("--quick", action="store_true", help="Full method only, one round (the CI check).")
     p.add_argument("--verbose", action="store_true", help="Print each loop step as it runs.")
     args = p.parse_args()

@@ -98,3 +98,15 @@ class ICSteps(BuildSteps[ICRow]):
 def build(recipe: Recipe, out_root: Path, show_progress: bool = True, ranks: Optional["Ranks"] = None) -> BuildResult:
     rows = read_manifest(recipe.ic.manifest)  # every problem, with line numbers, before writing
     return run_build(recipe, out_root, rows, ICSteps(recipe), show_progress, len(rows), ranks)
+
+
+def summary(recipe: Recipe) -> str:
+    """What `jfhub validate` says the build will use: the manifest (its lines are checked by the
+    build) and the caption prompt."""
+    path = recipe.ic.manifest
+    shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+    lines = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()) if path.is_file() else 0
+    return f"manifest {shown}, {lines} image(s), caption prompt {recipe.ic.caption_prompt!r}"
+
+
+build.summary = summary

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 from judgefree_hub.card import render_build_card
 from judgefree_hub.output import (
     BuildProgress, BuildResult, BuildSteps, Finish, PairStats, ShardContent, ShardRecord,
-    encode_image, pair_row, plot_files, run_build, shard_members, tally_drawn_ratio,
+    encode_image, pair_row, plot_files, read_member, run_build, shard_members, tally_drawn_ratio,
+    thumbnail_jpeg,
 )
 from judgefree_hub.errors import SourceError
 from judgefree_hub.recipe import Recipe
@@ -105,14 +106,16 @@ class PreferenceSteps(BuildSteps[Sample]):
             batch = samples[start:start + bs]
             loaded, dropped = _load_images(batch)
             judged = list(dropped)
+            ratios = {}  # the negative's drawn h, by sample key, for the drops' statistics
             if loaded:
                 pairs = self.pipe.strategy.generate(loaded, self.pipe.backend, self.recipe.model.generation)
                 judged += self.pipe.verifier.judge(pairs)
                 for pair in pairs:
                     tally_drawn_ratio(stats.counts, pair.negative_ratio)
+                    ratios[pair.sample.sample.key] = pair.negative_ratio
             for item in judged:
                 if isinstance(item, Dropped):
-                    stats.add_drop(item.reason)
+                    stats.add_drop(item.reason, ratios.get(item.key))
                 else:
                     members.append(self._members(item, stats))
             progress.update(len(batch), judged)
@@ -121,18 +124,38 @@ class PreferenceSteps(BuildSteps[Sample]):
     def _members(self, vp: VerifiedPair, stats: PairStats) -> dict[str, Any]:
         """The pair's tar members; its row is also tallied into `stats`."""
         r = self.recipe
+        key = vp.pair.sample.sample.key
         row = pair_row(vp, r.strategy.kind, r.model.id, self.pipe.verifier.describe_id())
-        stats.add_pair(row)
+        stats.add_pair(row, key)
         image = encode_image(vp.pair.sample.image, r.output.image_format, r.output.jpeg_quality)
-        return shard_members(vp.pair.sample.sample.key, image, r.output.image_format, row)
+        return shard_members(key, image, r.output.image_format, row)
 
     def finish(self, root: Path, records: Sequence[ShardRecord], shards: Sequence[Mapping[str, Any]]) -> Finish:
         """stats.json and plots merged from the markers' statistics in shard order: no row is
-        read back, so memory does not grow with the number of pairs."""
+        read back, so memory does not grow with the number of pairs. The only read is bounded:
+        the images of the card's few example pairs, each from the one shard that holds it."""
         merged = PairStats.merged(r.stats for r in records)
         stats = merged.stats()
         card = render_build_card(self.recipe, stats, shards)
-        return Finish(stats, card, plot_files(merged, stats))
+        files = plot_files(merged, stats, self._ratio_distribution())
+        files.update(self._thumbnails(root, records, stats["examples"]))
+        return Finish(stats, card, files)
+
+    def _ratio_distribution(self) -> Optional[Mapping[str, Any]]:
+        """The recipe's distribution of the negative's h, for the plot (mix only)."""
+        opts = self.recipe.strategy.options
+        return opts.get("negative_ratio") if self.recipe.strategy.kind == "mix" else None
+
+    def _thumbnails(self, root: Path, records: Sequence[ShardRecord],
+                    examples: Sequence[Mapping[str, Any]]) -> dict[str, bytes]:
+        """examples/<key>.jpg of each example pair, from the shard whose marker holds it."""
+        fmt, out = self.recipe.output.image_format, {}
+        for e in examples:
+            record = next(r for r in records
+                          if any(c["key"] == e["key"] for kind in r.stats["summary"]["examples"].values()
+                                 for c in kind))
+            out[e["thumbnail"]] = thumbnail_jpeg(read_member(root / record.file, f"{e['key']}.{fmt}"))
+        return out
 
 
 @BUILDERS.register("preference")
@@ -149,3 +172,12 @@ def build(recipe: Recipe, out_root: Path, show_progress: bool = True, ranks: Opt
         return run_build(recipe, out_root, pool, PreferenceSteps(recipe, pool), show_progress, len(pool), ranks)
     total = None if is_streaming(recipe) else sum(1 for _ in iter_samples(recipe))
     return run_build(recipe, out_root, iter_samples(recipe), PreferenceSteps(recipe), show_progress, total, ranks)
+
+
+def summary(recipe: Recipe) -> str:
+    """What `jfhub validate` says the build will use."""
+    return (f"{len(recipe.sources)} source(s), strategy {recipe.strategy.kind}, "
+            f"verifier {recipe.verifier.kind}")
+
+
+build.summary = summary

@@ -68,6 +68,16 @@ class UsageProblem(click.ClickException):
         click.echo(f"Error: {self.message}", err=True)
 
 
+class NeededOption(click.Option):
+    """An option a command needs that may also come from its --config file: help shows it as
+    required; a missing one is reported by the config check, one `Error:` line."""
+
+    def get_help_extra(self, ctx):
+        extra = super().get_help_extra(ctx)
+        extra["required"] = "required, here or in --config"
+        return extra
+
+
 class OneLineGroup(click.Group):
     """The `jfhub` group: usage errors of the group and of every command in one line."""
 
@@ -90,14 +100,14 @@ def main() -> None:
     """Judge-free self-improvement datasets for multimodal LLMs (arXiv 2411.17760)."""
 
 
-@main.command()
+@main.command(short_help="Check a RECIPE; print its problems (exit 2) or 'ok'.")
 @click.argument("recipe", type=click.Path(dir_okay=False))
 def validate(recipe: str) -> None:
-    """Check a RECIPE file; print its problems (exit 2) or 'ok'."""
+    """Check a RECIPE file; print its problems (exit 2) or 'ok' with what its builder will use."""
+    from .builders import BUILDERS
+
     r = _load(recipe)
-    n = len(r.sources)
-    click.echo(f"{recipe}: ok ({r.name} v{r.version}, builder {r.builder}, {n} source(s), "
-               f"strategy {r.strategy.kind}, verifier {r.verifier.kind})")
+    click.echo(f"{recipe}: ok ({r.name} v{r.version}, builder {r.builder}, {BUILDERS.get(r.builder).summary(r)})")
 
 
 _push_options = [
@@ -126,16 +136,22 @@ def _check_repo(repo_id) -> None:
             raise InputProblem(str(e)) from None
 
 
-def _quiet_dependency_bars() -> None:
-    """--no-progress silences the libraries' own bars too (transformers' "Loading weights", Hub
-    downloads). transformers copies huggingface_hub's switch when it is first imported, so this
-    runs before any model loads; an already imported transformers is switched off as well."""
-    from huggingface_hub.utils import disable_progress_bars
+def output_options(fn):
+    """--progress/--no-progress and --verbose, the same on every command that runs a long step."""
+    fn = click.option("--verbose", is_flag=True,
+                      help="Also show the libraries' own progress bars and logs (transformers, datasets, "
+                           "TRL, Hub downloads), hidden by default.")(fn)
+    return click.option("--progress/--no-progress", default=True,
+                        help="Show jfhub's progress display (--no-progress: no bars at all).")(fn)
 
-    disable_progress_bars()
-    transformers_logging = sys.modules.get("transformers.utils.logging")
-    if transformers_logging is not None:
-        transformers_logging.disable_progress_bar()
+
+def _quiet(progress: bool, verbose: bool) -> None:
+    """By default one display per long step, jfhub's own: the libraries' bars and logs are muted at
+    their source before any of them loads a model or a dataset. --verbose keeps them (their bars
+    only with the progress display on)."""
+    from .output.progress import quiet_dependencies
+
+    quiet_dependencies(bars=not (verbose and progress), logs=not verbose)
 
 
 def _push(root: Path, repo, private, endpoint) -> None:
@@ -161,14 +177,14 @@ def _push(root: Path, repo, private, endpoint) -> None:
     click.echo("load it with:\n" + result.load_snippet())
 
 
-@main.command()
+@main.command(short_help="Build the dataset a RECIPE describes (resumable).")
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @click.option("--out", default="out", show_default=True, type=click.Path(),
               help="Output root; the build goes to OUT/<name>/<version>/.")
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@output_options
 @click.option("--push", is_flag=True, help="Publish the finished version to the Hub (one commit + tag v<version>).")
 @push_options
-def build(recipe: str, out: str, progress: bool, push: bool, repo, private, endpoint) -> None:
+def build(recipe: str, out: str, progress: bool, verbose: bool, push: bool, repo, private, endpoint) -> None:
     """Build the dataset a RECIPE describes (resumes an interrupted build).
 
     Under torchrun, accelerate launch or srun, every process takes shards as it goes; rank 0
@@ -181,8 +197,7 @@ def build(recipe: str, out: str, progress: bool, push: bool, repo, private, endp
     except JfhubError as e:
         raise RunProblem(str(e)) from None
     progress = progress and ranks.is_main  # one bar per launch: rank 0's
-    if not progress:
-        _quiet_dependency_bars()
+    _quiet(progress, verbose)
     if push and not (repo or r.hub.repo):
         raise RunProblem("--push needs a repo: pass --repo ORG/NAME or set hub.repo in the recipe")
     if push:
@@ -212,7 +227,7 @@ def build(recipe: str, out: str, progress: bool, push: bool, repo, private, endp
         _push(result.root, repo, private, endpoint)
 
 
-@main.command()
+@main.command(short_help="Publish a built version to the Hub.")
 @click.argument("build_dir", type=click.Path(file_okay=False, exists=True))
 @push_options
 def push(build_dir: str, repo, private, endpoint) -> None:
@@ -220,10 +235,11 @@ def push(build_dir: str, repo, private, endpoint) -> None:
     _push(Path(build_dir), repo, private, endpoint)
 
 
-@main.command()
-@click.argument("dataset", required=False)
-@click.option("--model", help="Seed model: Hub id, local folder or demo:<name> (also the frozen reference).")
-@click.option("--output", "output_dir", type=click.Path(file_okay=False), help="Output folder.")
+@main.command(short_help="Run DPO (TRL) on a preference DATASET.")
+@click.argument("dataset", required=False, metavar="DATASET")
+@click.option("--model", cls=NeededOption,
+              help="Seed model: Hub id, local folder or demo:<name> (also the frozen reference).")
+@click.option("--output", "output_dir", cls=NeededOption, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--revision", help="Dataset revision (tag such as v1.0.0, branch or commit); pinned to its commit.")
 @click.option("--split", help="Split to train on (default train).")
 @click.option("--columns", help="Map a foreign layout: prompt=COL,chosen=COL,rejected=COL,image=COL.")
@@ -236,9 +252,15 @@ def push(build_dir: str, repo, private, endpoint) -> None:
 @click.option("--grad-accum", "gradient_accumulation_steps", type=int, help="Gradient accumulation steps.")
 @click.option("--loss-type", help="DPO loss variant (sigmoid, ipo, hinge, ...).")
 @click.option("--push-to", help="Publish the output to this model repo (one commit).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="train.json with the other settings.")
-def train(dataset, model, output_dir, revision, split, columns, full, config_path, push_to, **dpo) -> None:
-    """Run DPO (TRL) on a preference DATASET: a Hub repo, a jfhub build folder or a local dataset."""
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="train.json with the other settings (may also give DATASET, --model and --output).")
+@output_options
+def train(dataset, model, output_dir, revision, split, columns, full, config_path, push_to, progress, verbose,
+          **dpo) -> None:
+    """Run DPO (TRL) on a preference DATASET: a Hub repo, a jfhub build folder or a local dataset.
+
+    DATASET, --model and --output are required, on the command line or in --config's train.json.
+    Prints one line of metrics per logging step (--no-progress: only the result)."""
     from .errors import DatasetLayoutError
     from .train import load_train_spec, parse_columns
 
@@ -259,10 +281,11 @@ def train(dataset, model, output_dir, revision, split, columns, full, config_pat
     except ConfigError as e:
         raise ConfigProblems(e) from None
     _check_repo(spec.push_to)
+    _quiet(progress, verbose)
     from .train import train as run_train
 
     try:
-        result = run_train(spec, echo=click.echo)
+        result = run_train(spec, echo=click.echo if progress else None)
     except DatasetLayoutError as e:
         raise InputProblem(str(e)) from None
     except JfhubError as e:
@@ -277,7 +300,7 @@ def train(dataset, model, output_dir, revision, split, columns, full, config_pat
         click.echo(f"pushed to {spec.push_to} (commit {result.pushed_commit})")
 
 
-@main.command("eval")
+@main.command("eval", short_help="Score captions on an IC dataset (precision, recall, CHAIR).")
 @click.option("--ic", "ic", help="IC dataset: Hub repo (with --revision) or a local build folder.")
 @click.option("--revision", help="Revision of the IC dataset (e.g. a version tag).")
 @click.option("--model", help="Caption with this model (Hub id, local folder, demo:<name>).")
@@ -291,8 +314,9 @@ def train(dataset, model, output_dir, revision, split, columns, full, config_pat
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Report folder (default eval/<model or captions name>).")
 @click.option("--compare", nargs=2, type=click.Path(dir_okay=False, exists=True), help="Compare two summary.json files.")
+@output_options
 def evaluate(ic, revision, model, model_revision, backend, captions, prompt, max_new_tokens, batch_size, device,
-             out_dir, compare) -> None:
+             out_dir, compare, progress, verbose) -> None:
     """Judge-free caption scores (precision, recall, F1, CHAIR) on an IC dataset."""
     from .ic import compare as compare_summaries
     from .ic import format_compare, format_table
@@ -317,13 +341,14 @@ def evaluate(ic, revision, model, model_revision, backend, captions, prompt, max
         return
     if not ic or bool(model) == bool(captions):
         raise InputProblem("give --ic DATASET and exactly one of --model MODEL or --captions FILE (or --compare A B)")
+    _quiet(progress, verbose)
     from .ic import evaluate as ev
 
     try:
         items = ev.load_ic(ic, revision)
         if model:
             spec = ev.eval_model_spec(model, model_revision, device, batch_size, max_new_tokens, backend)
-            caps = ev.caption_images(items, spec, prompt)
+            caps = ev.caption_images(items, spec, prompt, show_progress=progress)
         else:
             caps = ev.read_captions(Path(captions))
         scores, summary = ev.score_all(items, caps)
@@ -338,7 +363,7 @@ def evaluate(ic, revision, model, model_revision, backend, captions, prompt, max
     click.echo(f"wrote {out / 'per_image.jsonl'} and {out / 'summary.json'}")
 
 
-@main.command()
+@main.command(short_help="Rounds of build -> DPO -> eval, each from the last model.")
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @click.option("--ic", "ic", required=True, help="IC dataset to score every round on: Hub repo or local build folder.")
 @click.option("--ic-revision", help="Revision of the IC dataset.")
@@ -353,8 +378,9 @@ def evaluate(ic, revision, model, model_revision, backend, captions, prompt, max
 @click.option("--eval-max-new-tokens", default=64, show_default=True, type=click.IntRange(1))
 @click.option("--eval-batch-size", default=32, show_default=True, type=click.IntRange(1))
 @click.option("--device", default="auto", show_default=True, help="Device for evaluation captions.")
+@output_options
 def loop(recipe, ic, ic_revision, rounds, out_dir, train_config, full, eval_max_new_tokens, eval_batch_size,
-         device, **dpo) -> None:
+         device, progress, verbose, **dpo) -> None:
     """N rounds of build pairs -> DPO -> evaluate on an IC set, each from the last round's model."""
     from .loop import LoopSpec, run_loop
 
@@ -380,8 +406,9 @@ def loop(recipe, ic, ic_revision, rounds, out_dir, train_config, full, eval_max_
                     recipe_label=recipe, ic=ic, ic_revision=ic_revision, rounds=rounds,
                     out_dir=Path(out_dir or Path("loop") / recipe_obj.name), train=train,
                     eval_max_new_tokens=eval_max_new_tokens, eval_batch_size=eval_batch_size, eval_device=device)
+    _quiet(progress, verbose)
     try:
-        results = run_loop(spec, echo=click.echo)
+        results = run_loop(spec, echo=click.echo, show_progress=progress)
     except ConfigError as e:
         raise ConfigProblems(e) from None
     except JfhubError as e:
@@ -392,7 +419,7 @@ def loop(recipe, ic, ic_revision, rounds, out_dir, train_config, full, eval_max_
     click.echo(f"wrote {spec.out_dir / 'results.md'}, results.json and results.png")
 
 
-@main.command("schema-doc")
+@main.command("schema-doc", short_help="Print the recipe fields as a Markdown table.")
 @click.option("--update", "readme", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Rewrite the table between the field markers of this README instead of printing.")
 @click.option("--json", "as_json", is_flag=True,
@@ -408,7 +435,12 @@ def schema_doc(readme, as_json) -> None:
         click.echo(fields_table())
         return
     path = Path(readme)
-    path.write_text(with_table(path.read_text()))
+    old = path.read_text()
+    new = with_table(old)
+    if new == old:
+        click.echo(f"the recipe field table in {path} is up to date (unchanged)")
+        return
+    path.write_text(new)
     click.echo(f"updated the recipe field table in {path}")
 
 

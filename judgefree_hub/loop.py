@@ -107,10 +107,12 @@ def merge_lora(adapter_dir: Path, base: str, out: Path) -> Path:
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    from .checkpoints import deprecated_checkpointing_alias_reads
     from .demo import model_path
 
     model = AutoModelForImageTextToText.from_pretrained(model_path(base))
-    merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    with deprecated_checkpointing_alias_reads():  # peft reads a deprecated transformers property
+        merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     merged.save_pretrained(tmp)
@@ -120,12 +122,12 @@ def merge_lora(adapter_dir: Path, base: str, out: Path) -> Path:
     return out
 
 
-def evaluate_model(spec: LoopSpec, items, model: str, out: Path) -> dict:
+def evaluate_model(spec: LoopSpec, items, model: str, out: Path, show_progress: bool = False) -> dict:
     """Caption the IC set with `model`, score it, write the reports; the summary."""
     from .ic import caption_images, eval_model_spec, score_all, write_reports
 
     mspec = eval_model_spec(model, None, spec.eval_device, spec.eval_batch_size, spec.eval_max_new_tokens)
-    captions = caption_images(items, mspec, spec.eval_prompt)
+    captions = caption_images(items, mspec, spec.eval_prompt, show_progress=show_progress)
     scores, summary = score_all(items, captions)
     write_reports(out, scores, summary, {"ic": spec.ic, "revision": spec.ic_revision, "model": model,
                                          "prompt": spec.eval_prompt or items[0].caption_prompt})
@@ -138,7 +140,7 @@ def _scores(summary: dict) -> dict[str, Optional[float]]:
             "f1": overall["micro"]["f1"], "chair_i": overall["chair_i"], "chair_s": overall["chair_s"]}
 
 
-def _run_round(spec: LoopSpec, r: int, model: str, items, echo: Echo) -> RoundResult:
+def _run_round(spec: LoopSpec, r: int, model: str, items, echo: Echo, show_progress: bool) -> RoundResult:
     from .builders import BUILDERS
 
     t0 = time.perf_counter()
@@ -149,7 +151,7 @@ def _run_round(spec: LoopSpec, r: int, model: str, items, echo: Echo) -> RoundRe
 
         recipe = round_recipe(spec, r, model)
         echo(f"round {r}: building pairs with {model}")
-        built = BUILDERS.get(recipe.builder)(recipe, folder / "pairs", show_progress=False)
+        built = BUILDERS.get(recipe.builder)(recipe, folder / "pairs", show_progress=show_progress)
         stats = built.stats
         pairs, reversed_ = stats["pairs"], stats.get("reversed", 0)
         dropped = sum(stats["dropped"].values())
@@ -157,20 +159,22 @@ def _run_round(spec: LoopSpec, r: int, model: str, items, echo: Echo) -> RoundRe
             raise BuildError(f"round {r}: the build kept no pairs (see {built.root / 'stats.json'})")
         echo(f"round {r}: {pairs} pairs ({reversed_} reversed, {dropped} dropped); training DPO")
         tspec = _train_spec(spec, built.root, model, folder / "dpo")
-        result = train(tspec)
+        result = train(tspec, echo=echo if show_progress else None)  # its step lines
         loss = result.metrics.get("train_loss")
         model = str(merge_lora(folder / "dpo", model, folder / "model") if tspec.lora.enabled
                     else folder / "dpo")
     echo(f"round {r}: evaluating {model}")
-    summary = evaluate_model(spec, items, model, folder / "eval")
+    summary = evaluate_model(spec, items, model, folder / "eval", show_progress)
     out = RoundResult(r, model, pairs, reversed_, dropped, _scores(summary), loss,
                       round(time.perf_counter() - t0, 1))
     (folder / RESULT).write_text(json.dumps(asdict(out), indent=2, sort_keys=True) + "\n")
     return out
 
 
-def run_loop(spec: LoopSpec, echo: Optional[Echo] = None) -> list[RoundResult]:
-    """Rounds 0..spec.rounds; finished rounds (result.json present) are read, not rerun."""
+def run_loop(spec: LoopSpec, echo: Optional[Echo] = None, show_progress: bool = False) -> list[RoundResult]:
+    """Rounds 0..spec.rounds; finished rounds (result.json present) are read, not rerun. `echo`
+    gets one line per stage of a round; `show_progress` adds each stage's own display (the
+    build's and the captioning bars, the training's step lines)."""
     from .ic import load_ic
 
     echo = echo or (lambda _msg: None)
@@ -186,7 +190,7 @@ def run_loop(spec: LoopSpec, echo: Optional[Echo] = None) -> list[RoundResult]:
             results.append(RoundResult(**json.loads(done.read_text())))
             echo(f"round {r}: done before, reusing {done}")
         else:
-            results.append(_run_round(spec, r, model, items, echo))
+            results.append(_run_round(spec, r, model, items, echo, show_progress))
         model = results[-1].model
     write_results(spec.out_dir, results)
     return results
@@ -216,23 +220,53 @@ def write_results(out_dir: Path, results: list[RoundResult]) -> None:
     plot_results(results, out_dir / "results.png")
 
 
+PLOT_PANELS = TABLE_METRICS + (("reversed_share", "pairs reversed"),)
+LOWER_IS_BETTER = {"chair_i", "chair_s"}
+
+
+def plot_values(results: list[RoundResult]) -> dict[str, list[Optional[float]]]:
+    """What each panel of results.png shows, in percent per round (None: not measured, e.g. no
+    pairs in round 0)."""
+    out: dict[str, list[Optional[float]]] = {}
+    for key, _ in PLOT_PANELS:
+        raw = [r.reversed_share if key == "reversed_share" else r.scores.get(key) for r in results]
+        out[key] = [None if v is None else 100 * v for v in raw]
+    return out
+
+
 def plot_results(results: list[RoundResult], path: Path) -> None:
-    import matplotlib
+    """results.png: small multiples, one panel per metric (each with its own y-scale, so a change
+    of one point shows), rounds as integers on x, every value written next to its point."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
     rounds = [r.round for r in results]
-    for key, label in TABLE_METRICS:
-        values = [None if r.scores[key] is None else 100 * r.scores[key] for r in results]
-        ax.plot(rounds, values, marker="o", label=label)
-    ax.set_xlabel("round (0 = seed model)")
-    ax.set_ylabel("percent")
-    ax.set_xticks(rounds)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=3)
-    ax.set_title("judge-free self-improvement: IC scores per round")
-    fig.tight_layout()
+    values = plot_values(results)
+    fig = Figure(figsize=(9, 5.2), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 3, sharex=True).flatten()
+    for ax, (key, label) in zip(axes, PLOT_PANELS, strict=True):
+        points = [(x, y) for x, y in zip(rounds, values[key], strict=True) if y is not None]
+        better = "lower is better" if key in LOWER_IS_BETTER else (
+            "share of the round's pairs" if key == "reversed_share" else "higher is better")
+        ax.set_title(f"{label} (%)\n{better}", fontsize=9)
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker="o", color="#4C72B0")
+            lo, hi = min(ys), max(ys)
+            pad = max((hi - lo) * 0.25, 1.0)  # at least one point of room: flat lines stay readable
+            ax.set_ylim(lo - pad, hi + pad)
+            for x, y in points:
+                ax.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes, fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xticks(rounds)
+        ax.set_xlim(min(rounds) - 0.3, max(rounds) + 0.3)  # room for the end points' labels
+        ax.grid(alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+    for ax in axes[3:]:
+        ax.set_xlabel("round (0 = seed model)")
+    fig.suptitle("Judge-free self-improvement: IC scores and pairs reversed, per round", fontsize=11)
     fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)

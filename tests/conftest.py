@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,19 @@ def run_jfhub(*args, check=True, env=None):
     if check and proc.returncode != 0:
         raise AssertionError(f"jfhub {args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc
+
+
+def own_display_only(stderr: str, **bars: int) -> None:
+    """stderr holds jfhub's own progress bars and nothing else: no bar of a library ("Map",
+    "Generating ... split", "Loading weights", "Fetching"), no log line, no warning. Each bar
+    named (its tqdm desc) starts the given number of times: a non-terminal still gets tqdm's
+    refreshes, separated by carriage returns, and the first of each bar is its 0% line."""
+    lines = [line for line in re.split(r"[\r\n]+", stderr) if line.strip()]
+    foreign = [line for line in lines if not line.startswith(tuple(f"{name}:" for name in bars))]
+    assert not foreign, f"stderr holds more than jfhub's own display: {foreign[:5]}"
+    for name, times in bars.items():
+        starts = sum(1 for line in lines if re.match(rf"{name}:\s+0%\|", line))
+        assert starts == times, f"{name!r} bar started {starts} time(s), not {times}: {lines[:5]}"
 
 
 @pytest.fixture(scope="session", autouse=True)

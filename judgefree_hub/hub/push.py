@@ -207,6 +207,13 @@ def check_publishable(root: Path) -> dict:
     for shard in manifest["shards"]:
         if sha256_file(root / shard["file"]) != shard["sha256"]:
             raise PushError(f"{root / shard['file']}: sha256 does not match manifest.json; rebuild this version")
+    stats_path = root / "stats.json"
+    examples = build_json(stats_path).get("examples", []) if stats_path.is_file() else []
+    missing = [e.get("thumbnail") for e in examples if isinstance(e, dict)
+               and not (isinstance(e.get("thumbnail"), str) and (root / e["thumbnail"]).is_file())]
+    if missing:  # the card links them: a push without them would show broken images
+        raise PushError(f"{root}: the card's example thumbnails {missing} are missing; rebuild this version "
+                        f"(remove {root} and build again)")
     return manifest
 
 

@@ -75,20 +75,25 @@ def _builder(build: Path) -> Optional[str]:
     return recipe.get("builder") if isinstance(recipe, dict) else None
 
 
-def caption_images(items: Sequence[ICItem], spec: ModelSpec, prompt: Optional[str] = None) -> dict[str, str]:
-    """One greedy caption per image, decoded in batches by the builder's backend and loop."""
+def caption_images(items: Sequence[ICItem], spec: ModelSpec, prompt: Optional[str] = None,
+                   show_progress: bool = False) -> dict[str, str]:
+    """One greedy caption per image, decoded in batches by the builder's backend and loop;
+    `show_progress`: a "captioning" bar (images done, images/s) once the model is loaded."""
     from ..backends import AnswerPlan, Branch, load_backend, self_check
+    from ..output.progress import ItemProgress
 
     backend = load_backend(spec)
     if items:
         self_check(backend, Branch(prompt or items[0].caption_prompt, items[0].image), spec.id)
     out: dict[str, str] = {}
-    for start in range(0, len(items), spec.batch_size):
-        batch = items[start:start + spec.batch_size]
-        rows = [Branch(prompt or it.caption_prompt, it.image) for it in batch]
-        texts = backend.decode(rows, [AnswerPlan(i, None, 0.0) for i in range(len(rows))],
-                               spec.generation, "logits")
-        out.update({it.truth.id: text for it, text in zip(batch, texts, strict=True)})
+    with ItemProgress(len(items), "captioning", "image", enabled=show_progress) as progress:
+        for start in range(0, len(items), spec.batch_size):
+            batch = items[start:start + spec.batch_size]
+            rows = [Branch(prompt or it.caption_prompt, it.image) for it in batch]
+            texts = backend.decode(rows, [AnswerPlan(i, None, 0.0) for i in range(len(rows))],
+                                   spec.generation, "logits")
+            out.update({it.truth.id: text for it, text in zip(batch, texts, strict=True)})
+            progress.update(len(batch))
     return out
 
 

@@ -113,13 +113,15 @@ class BuildFolder:
 
     def finish(self, manifest: dict[str, Any], stats: dict[str, Any], card: str,
                extra_files: dict[str, bytes]) -> None:
-        """Write stats, card and extras, then the manifest (the completion marker), then drop
-        the progress markers."""
-        write_atomic(self.root / "stats.json", (json.dumps(stats, indent=2, sort_keys=True) + "\n").encode())
-        write_atomic(self.root / "README.md", card.encode())
+        """Write the extras (plots, example thumbnails) first, so the card never links a file that
+        is not there yet; then stats and card; then the manifest (the completion marker); then
+        drop the progress markers. Each file is written atomically: a build killed in between
+        is unfinished (no manifest) and its rerun writes all of them again."""
         for name, data in extra_files.items():
             (self.root / name).parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.root / name, data)
+        write_atomic(self.root / "stats.json", (json.dumps(stats, indent=2, sort_keys=True) + "\n").encode())
+        write_atomic(self.root / "README.md", card.encode())
         write_atomic(self.manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
         self.drop_markers()
 

@@ -45,6 +45,20 @@ def encode_image(image: Image.Image, fmt: str, quality: int) -> bytes:
     return buf.getvalue()
 
 
+THUMBNAIL_PX = 160  # longest side of a card's example thumbnail
+THUMBNAIL_QUALITY = 85
+
+
+def thumbnail_jpeg(image: bytes) -> bytes:
+    """A small JPEG of an encoded image, for the card (deterministic: same bytes in, same out)."""
+    with Image.open(io.BytesIO(image)) as im:
+        small = im.convert("RGB")
+        small.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    small.save(buf, format="JPEG", quality=THUMBNAIL_QUALITY, optimize=False)
+    return buf.getvalue()
+
+
 def pair_row(vp: VerifiedPair, strategy: str, model_id: str, verifier_id: str) -> dict[str, Any]:
     row = {
         "prompt": vp.pair.sample.sample.prompt,

@@ -40,9 +40,10 @@ class ShardRecord:
     """MARKER_FORMAT of the jfhub that wrote it (markers without one are format 1)."""
 
 
-MARKER_FORMAT = 2
-"""2: `stats` holds mergeable summaries (output/summary.py). A marker of another format is
-dropped on resume and its shard rebuilt (same bytes), since finish merges the summaries."""
+MARKER_FORMAT = 3
+"""2: `stats` holds mergeable summaries (output/summary.py); 3: also the score gap as chosen -
+rejected, the h of dropped samples and the candidate example pairs. A marker of another format
+is dropped on resume and its shard rebuilt (same bytes), since finish merges the summaries."""
 
 
 def sha256_file(path: Path) -> str:
@@ -154,6 +155,18 @@ class ShardStore:
                           format=MARKER_FORMAT)
         write_atomic(self.progress_dir / f"{path.stem}.json", json.dumps(asdict(rec), sort_keys=True).encode())
         return rec
+
+
+def read_member(path: Path, name: str) -> bytes:
+    """One member of a shard, read by streaming through the tar until it is found (a bounded
+    read: nothing else is kept); a BuildError when the shard does not hold it."""
+    import tarfile
+
+    with tarfile.open(path, mode="r|") as tar:
+        for member in tar:
+            if member.name == name:
+                return tar.extractfile(member).read()
+    raise BuildError(f"{path}: no member {name!r}")
 
 
 def _shard_index(name: str) -> int | None:

@@ -77,8 +77,13 @@ def _render_card(spec, provenance, layout: str, rows: int, metrics: dict) -> str
     hyper = {f"dpo.{k}": v for k, v in settings["dpo"].items()}
     hyper.update({f"lora.{k}": v for k, v in settings["lora"].items()} if spec.lora.enabled else {"lora": "off"})
     hyper.update({"dtype": spec.dtype, "gradient_checkpointing": spec.gradient_checkpointing})
+    from ..demo import describe, is_demo_ref
+
+    demo_base = is_demo_ref(spec.model)
     return template.render(
         title=f"{Path(spec.output_dir).name} (DPO on {provenance.dataset})", base_model=spec.model,
+        demo_base=demo_base, demo_description=describe(spec.model) if demo_base else "",
+        this_model=spec.push_to or str(spec.output_dir),
         library_name="peft" if spec.lora.enabled else "transformers", lora=spec.lora.enabled,
         dataset_repo=provenance.dataset if provenance.is_hub else None, tool_version=__version__,
         trl_version=trl.__version__, dataset_line=f"{where} `{provenance.dataset}`",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from ..checkpoints import deprecated_checkpointing_alias_reads
 from ..errors import DatasetLayoutError, ModelLoadError
 from .config import TrainSpec
 
@@ -99,20 +100,13 @@ def _load_local(local: Path, split: str):
 
 
 def load_seed_model(spec: TrainSpec):
-    """Processor and model through the same loading path as the builder (demo: refs too)."""
+    """Processor and model through the same loading path as the builder (demo: refs, LoRA outputs)."""
     import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from ..demo import model_path
+    from ..checkpoints import load_pretrained
 
     dtype = torch.bfloat16 if _use_bf16(spec) else torch.float32
-    path = model_path(spec.model)
-    try:
-        processor = AutoProcessor.from_pretrained(path, revision=spec.model_revision)
-        model = AutoModelForImageTextToText.from_pretrained(path, revision=spec.model_revision, dtype=dtype)
-    except (OSError, ValueError) as e:
-        raise ModelLoadError(f"cannot load model {spec.model!r}: {str(e).splitlines()[0]}") from e
-    return processor, model
+    return load_pretrained(spec.model, spec.model_revision, dtype)  # a LoRA output: merged into its base
 
 
 def _use_bf16(spec: TrainSpec) -> bool:
@@ -188,10 +182,11 @@ def train(spec: TrainSpec, echo=None) -> TrainResult:
     processor, model = load_seed_model(spec)
     peft_config = lora_config(spec, model) if spec.lora.enabled else None
     ref_model = None if peft_config else _frozen_copy(model)
-    trainer = DPOTrainer(model=model, ref_model=ref_model, args=dpo_config(spec), train_dataset=data,
-                         processing_class=processor, peft_config=peft_config)
-    MetricsPrinter.install(trainer, echo)
-    trainer.train()
+    with deprecated_checkpointing_alias_reads():
+        trainer = DPOTrainer(model=model, ref_model=ref_model, args=dpo_config(spec), train_dataset=data,
+                             processing_class=processor, peft_config=peft_config)
+        MetricsPrinter.install(trainer, echo)
+        trainer.train()
     metrics = {**final_metrics(trainer.state.log_history), "world_size": trainer.args.world_size}
     main_process = trainer.is_world_process_zero()
     pushed = None

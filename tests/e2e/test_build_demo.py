@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import own_display_only
 from conftest import run_jfhub as jfhub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,8 +32,9 @@ def built(demo_build):
 def test_cli_build_writes_a_complete_version(built):
     root, proc = built
     assert "built" in proc.stdout and "pairs from 16 samples" in proc.stdout
-    # --no-progress: no bar at all, the libraries' own ones included (transformers' "Loading weights")
-    assert "Loading weights" not in proc.stderr and "it/s]" not in proc.stderr, proc.stderr[-500:]
+    # --no-progress: no bar at all, the libraries' own ones included (transformers' "Loading weights"),
+    # and nothing else on stderr either
+    assert proc.stderr == "", proc.stderr[-500:]
     names = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
     assert {"manifest.json", "stats.json", "README.md", "recipe.json"} <= names
     assert not any(n.startswith(".progress") for n in names)
@@ -82,8 +84,11 @@ def test_output_loads_with_webdataset(built):
 
 def test_rebuild_is_byte_identical(built, tmp_path):
     root, _ = built
-    jfhub("build", DEMO, "--out", tmp_path, "--no-progress")
+    proc = jfhub("build", DEMO, "--out", tmp_path)
     assert tree_hashes(tmp_path / "jfhub-smoke" / "0.1.0") == tree_hashes(root)
+    # by default one display, jfhub's "building" bar, and no library's bar, log or warning
+    own_display_only(proc.stderr, building=1)
+    assert "pairs/s=" in proc.stderr and "16/16" in proc.stderr
 
 
 def test_killed_build_resumes_to_the_same_bytes(built, tmp_path):

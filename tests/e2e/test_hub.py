@@ -165,12 +165,15 @@ def test_failed_push_leaves_nothing_and_a_rerun_completes_without_reuploading(de
         r = api.list_repo_refs(REPO, repo_type="dataset")
         assert r.tags == [] and "manifest.json" not in api.list_repo_files(REPO, repo_type="dataset")
         uploads = hub.request_counts()["lfs-upload"]
-        assert uploads == 5  # 3 shards + 2 plots, once, although the commit was tried 4 times
+        thumbnails = len(list((root / "examples").glob("*.jpg")))
+        assert thumbnails == 4
+        # 3 shards + 2 plots + the card's 4 example thumbnails, once, although the commit was tried 4 times
+        assert uploads == 5 + thumbnails
         hub.faults.clear()
         result = publish(root, REPO, endpoint=url, wait_s=0.01)
         assert hub.request_counts()["lfs-upload"] == uploads  # stored objects are not sent again
         assert [t.name for t in api.list_repo_refs(REPO, repo_type="dataset").tags] == ["v0.1.0"]
-        assert result.files == 9
+        assert result.files == 9 + thumbnails
     finally:
         hub.stop()
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, run_jfhub
+from conftest import ROOT, own_display_only, run_jfhub
 
 pytestmark = pytest.mark.slow
 STARTER = ROOT / "recipes" / "ic-starter.json"
@@ -25,6 +25,7 @@ def test_starter_set_builds_and_loads_with_datasets(starter):
     import datasets
 
     root, proc = starter
+    assert proc.stderr == ""  # --no-progress
     stats = json.loads((root / "stats.json").read_text())
     assert stats["images"] >= 30 and len(stats["images_by_domain"]) >= 5
     assert stats["elements"] >= 3 * stats["images"]
@@ -43,7 +44,15 @@ def test_reference_captions_score_near_perfect(starter, tmp_path):
     rows = [json.loads(line) for line in (ROOT / "recipes" / "ic-starter" / "manifest.jsonl").read_text().splitlines()]
     caps = tmp_path / "reference.jsonl"
     caps.write_text("".join(json.dumps({"id": r["id"], "caption": r["reference_caption"]}) + "\n" for r in rows))
-    run_jfhub("eval", "--ic", root, "--captions", caps, "--out", tmp_path / "ref")
+    # a fresh datasets cache: loading the IC set generates its split (datasets shows a bar for that)
+    env = dict(os.environ, HF_DATASETS_CACHE=str(tmp_path / "datasets-cache"))
+    proc = run_jfhub("eval", "--ic", root, "--captions", caps, "--out", tmp_path / "ref", env=env)
+    assert proc.stderr == ""  # captions from a file: no long step, no display; the libraries' are muted
+    verbose_env = dict(os.environ, HF_DATASETS_CACHE=str(tmp_path / "datasets-cache-2"))
+    verbose = run_jfhub("eval", "--ic", root, "--captions", caps, "--out", tmp_path / "ref-v", "--verbose",
+                        env=verbose_env)
+    assert "Generating test split" in verbose.stderr  # --verbose brings the libraries' bars back
+    assert verbose.stdout == proc.stdout.replace(str(tmp_path / "ref"), str(tmp_path / "ref-v"))
     summary = json.loads((tmp_path / "ref" / "summary.json").read_text())
     assert summary["overall"]["micro"]["recall"] >= 0.9
     assert summary["overall"]["micro"]["precision"] >= 0.9
@@ -53,8 +62,11 @@ def test_reference_captions_score_near_perfect(starter, tmp_path):
 
 def test_eval_with_the_tiny_model_and_compare(starter, tmp_path):
     root, _ = starter
-    run_jfhub("eval", "--ic", root, "--model", "demo:tiny-llava", "--max-new-tokens", "12",
-              "--out", tmp_path / "tiny")
+    proc = run_jfhub("eval", "--ic", root, "--model", "demo:tiny-llava", "--max-new-tokens", "12",
+                     "--out", tmp_path / "tiny")
+    # one display: the "captioning" bar (images done, with the rate); no library output, no warning
+    own_display_only(proc.stderr, captioning=1)
+    assert "33/33" in proc.stderr and "image/s]" in proc.stderr
     summary = json.loads((tmp_path / "tiny" / "summary.json").read_text())
     assert summary["meta"]["model"] == "demo:tiny-llava"
     assert 0 <= summary["overall"]["micro"]["recall"] <= 1

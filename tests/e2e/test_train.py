@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, run_jfhub
+from conftest import ROOT, own_display_only, run_jfhub
 from PIL import Image
 
 from judgefree_hub.testing.hub import LocalHub
@@ -42,10 +42,16 @@ def test_train_from_the_local_hub_by_tag(demo_build, tmp_path, monkeypatch, onli
         proc = run_jfhub("train", "demo-org/jfhub-smoke", "--revision", "v0.1.0", "--model", "demo:tiny-llava",
                          "--output", out, "--max-steps", "2", "--batch-size", "2", "--grad-accum", "1", env=env)
     assert "step 2/2  loss" in proc.stdout and f"@ {pushed.commit_oid[:19]}" in proc.stdout
+    # train's display is its step lines (stdout), one per step; stderr stays empty: no Hub download
+    # bars, no datasets "Generating"/"Map" bars, no "Loading weights", no TRL log, no FutureWarning
+    assert proc.stdout.count("step 1/2  loss") == 1 and proc.stdout.count("step 2/2  loss") == 1
+    own_display_only(proc.stderr)
     card = (out / "README.md").read_text()
     assert f"`{pushed.commit_oid}`" in card and "revision asked | `v0.1.0`" in card
     assert "`jfhub-smoke` v0.1.0 (model `demo:tiny-llava`, strategy `mix`)" in card
-    assert "datasets:\n- \"demo-org/jfhub-smoke\"" in card and 'base_model: "demo:tiny-llava"' in card
+    assert "datasets:\n- \"demo-org/jfhub-smoke\"" in card
+    assert "base_model:" not in card  # a demo: ref is no Hub id; the snippet resolves it instead
+    assert 'from_pretrained(model_path("demo:tiny-llava"))' in card
     assert {"adapter_config.json", "adapter_model.safetensors", "processor_config.json", "metrics.json"} <= {
         p.name for p in out.iterdir()}
     metrics = json.loads((out / "metrics.json").read_text())

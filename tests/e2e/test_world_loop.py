@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import own_display_only
 from conftest import run_jfhub as jfhub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,7 @@ def world_ic(tmp_path_factory):
 
 def test_demo_builds_meaningful_pairs_with_trained_models(tmp_path):
     proc = jfhub("build", DEMO, "--out", tmp_path, "--no-progress")
-    root = tmp_path / "jfhub-demo" / "0.4.0"
+    root = tmp_path / "jfhub-demo" / "0.5.0"
     stats = json.loads((root / "stats.json").read_text())
     assert stats["samples"] == 256 and stats["pairs"] > 64, proc.stdout
     card = (root / "README.md").read_text()
@@ -43,19 +44,27 @@ def test_demo_builds_meaningful_pairs_with_trained_models(tmp_path):
 def test_loop_runs_rounds_and_resumes(tmp_path, world_ic):
     out = tmp_path / "loop"
     args = ["loop", DEMO, "--ic", world_ic, "--rounds", "1", "--out", out,
-            "--train-config", ROOT / "recipes" / "world-dpo.json"]
+            "--train-config", ROOT / "configs" / "train" / "world-dpo.json"]
     first = jfhub(*args)
     assert "round 1: building pairs with demo:world-llava" in first.stdout
+    # one line per stage on stdout, each stage's own display: the captioning bar of rounds 0 and 1,
+    # the build's bar, the training's step lines; nothing else (no library output, no warning)
+    stages = [line for line in first.stdout.splitlines() if line.startswith("round ")]
+    wanted = [r"round 0: evaluating demo:world-llava", r"round 1: building pairs with", r"round 1: \d+ pairs .*training DPO",
+              r"round 1: evaluating .*round-1"]
+    assert len(stages) == 4 and all(re.match(w, line) for w, line in zip(wanted, stages, strict=True)), stages
+    assert re.search(r"^step \d+/\d+  loss", first.stdout, re.M)
+    own_display_only(first.stderr, captioning=2, building=1)
     table = (out / "results.md").read_text().splitlines()
     assert table[0].startswith("| round | pairs | reversed | precision |") and len(table) == 4
     results = json.loads((out / "results.json").read_text())
     assert [r["round"] for r in results] == [0, 1] and results[1]["pairs"] > 0
     assert results[1]["pairs"] + results[1]["dropped"] == 256  # the demo's 256 scenes, one prompt each
-    # recipes/world-dpo.json trains LoRA: the adapter is merged into a full model for the next round
+    # configs/train/world-dpo.json trains LoRA: the adapter is merged into a full model for the next round
     assert results[1]["model"] == str(out / "round-1" / "model")
     assert (out / "round-1" / "dpo" / "adapter_config.json").is_file()
     assert (out / "round-1" / "model" / "config.json").is_file()
-    assert (out / "round-1" / "pairs" / "jfhub-demo" / "0.4.0-round.1" / "manifest.json").is_file()
+    assert (out / "round-1" / "pairs" / "jfhub-demo" / "0.5.0-round.1" / "manifest.json").is_file()
     assert (out / "results.png").is_file()
     again = jfhub(*args)
     assert "round 0: done before" in again.stdout and "round 1: done before" in again.stdout

@@ -80,3 +80,18 @@ def test_merge_lora_gives_a_plain_model_with_the_adapters_outputs(tmp_path):
     torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
     assert not torch.allclose(plain, want, atol=1e-3)
     assert (out / "tokenizer.json").is_file() and not (out / "adapter_config.json").exists()
+
+
+def test_results_plot_has_one_panel_per_metric_including_pairs_reversed(tmp_path):
+    from judgefree_hub.loop import PLOT_PANELS, plot_results, plot_values
+
+    results = [result(0, 0.7), result(1, 0.712, pairs=40, reversed_=10), result(2, 0.731, pairs=50, reversed_=5)]
+    values = plot_values(results)
+    assert [k for k, _ in PLOT_PANELS] == ["precision", "recall", "f1", "chair_i", "chair_s", "reversed_share"]
+    assert values["precision"] == pytest.approx([70.0, 71.2, 73.1])
+    assert values["reversed_share"] == [None, 25.0, 10.0] and values["chair_s"] == [None] * 3
+    plot_results(results, tmp_path / "results.png")
+    from PIL import Image
+
+    with Image.open(tmp_path / "results.png") as im:
+        assert im.size == (900, 520)  # 2 x 3 panels

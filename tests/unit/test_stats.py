@@ -65,6 +65,9 @@ def direct_stats(samples, drops, drawn, rows):
         "negative_ratio": summary(neg),
         "negative_ratio_bins": {"drawn": histogram(drawn), "kept": histogram(neg)},
         "negative_ratio_drawn_mean": None if drawn_mean is None else round(drawn_mean, 6),
+        "negative_ratio_dropped": {},
+        "score_gap_definition": "chosen_score - rejected_score",
+        "examples": [],
     }
 
 
@@ -127,9 +130,8 @@ def test_merged_shard_stats_equal_the_statistics_over_every_row(seed):
         if xs:
             assert abs(m.mean - statistics.fmean(xs)) < 1e-9
             assert abs(m.std - statistics.pstdev(xs)) < 1e-9
-    for split, rev in (("not_reversed", False), ("reversed", True)):  # plotted: positive - negative
-        plotted = [-g if rev else g for g, r in zip(gaps, rows, strict=True)
-                   if r["reversed"] == rev]
+    for split, rev in (("not_reversed", False), ("reversed", True)):  # plotted: the table's gap
+        plotted = [g for g, r in zip(gaps, rows, strict=True) if r["reversed"] == rev]
         assert merged.gaps[split].bins == Counter(map(gap_bin, plotted))
 
     other = shard_stats(random.Random(seed + 100), items)  # another split of the same items
@@ -217,14 +219,19 @@ class FakeSteps(PreferenceSteps):
         self.pipe = _Pipeline(None, FakeStrategy(self.rnd), FakeVerifier(self.rnd))
 
     def finish(self, root, records, shards):
-        data = root / "data"
-        data.rename(root / "moved")
-        try:
-            with pytest.MonkeyPatch.context() as mp:
-                mp.setattr(tarfile, "open", lambda *a, **k: pytest.fail("finish read a shard"))
-                return super().finish(root, records, shards)
-        finally:
-            (root / "moved").rename(data)
+        """Only a bounded read: one streamed pass over a shard per example thumbnail."""
+        opened = []
+        real_open = tarfile.open
+
+        def counting_open(path, mode="r", *a, **k):
+            opened.append((Path(path).name, mode))
+            return real_open(path, mode, *a, **k)
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(tarfile, "open", counting_open)
+            end = super().finish(root, records, shards)
+        assert len(opened) == len(end.stats["examples"]) <= 4 and all(m == "r|" for _, m in opened)
+        return end
 
 
 def image():
@@ -251,8 +258,30 @@ def test_a_build_merges_its_markers_and_reads_no_shard(tmp_path, demo_recipe, se
             rows += [json.loads(tar.extractfile(m).read()) for m in tar if m.name.endswith(".json")]
     stats = json.loads((root / "stats.json").read_text())
     want = direct_stats(n, Counter(), [], rows)  # drops and drawn ratios are not in the rows
-    assert {k: v for k, v in stats.items() if not k.startswith(("dropped", "negative_ratio_"))} == \
-        {k: v for k, v in want.items() if not k.startswith(("dropped", "negative_ratio_"))}
+    skip = ("dropped", "negative_ratio_", "examples")
+    assert {k: v for k, v in stats.items() if not k.startswith(skip)} == \
+        {k: v for k, v in want.items() if not k.startswith(skip)}
+    bins = stats["negative_ratio_bins"]  # every drawn h is kept or dropped, and tallied as such
+    assert sum(sum(v["bins"]) for v in stats["negative_ratio_dropped"].values()) == sum(bins["drawn"]) - sum(bins["kept"])
+    examples = stats["examples"]
+    assert len(examples) == min(4, len(rows))
+    assert any(e["reversed"] for e in examples) == any(r["reversed"] for r in rows)
+    for e in examples:  # each thumbnail written, a small JPEG, linked by its relative path
+        thumb = root / e["thumbnail"]
+        assert thumb.is_file() and e["thumbnail"].startswith("examples/")
+        with Image.open(thumb) as im:
+            assert im.format == "JPEG" and max(im.size) <= 160
+    from judgefree_hub.hub.push import check_publishable, version_files
+
+    names = {p.relative_to(root).as_posix() for p in version_files(root)}
+    assert {e["thumbnail"] for e in examples} <= names  # a push uploads them
+    check_publishable(root)
+    if examples:
+        (root / examples[0]["thumbnail"]).unlink()
+        from judgefree_hub.errors import PushError
+
+        with pytest.raises(PushError, match="thumbnails"):
+            check_publishable(root)
     assert stats["negative_ratio_bins"]["kept"] == want["negative_ratio_bins"]["kept"]
     assert stats["dropped"]["unreadable_image"] == len(unreadable & set(range(n)))
     assert stats["dropped"]["below_min_gap"] == n - len(rows) - stats["dropped"]["unreadable_image"]
@@ -312,3 +341,102 @@ def test_a_marker_holds_the_summaries_as_sorted_deterministic_json(tmp_path):
     assert text == json.dumps(json.loads(text), sort_keys=True)
     rec = stores[0].finished()[0]
     assert rec.stats == json.loads(json.dumps(s.to_json())) and PairStats.from_json(rec.stats) == s
+
+
+# The card's example pairs: picked from a bounded number of rows per marker, the same however
+# the build was cut into shards (one process or many, each finishing shards in any order).
+
+def keyed_items(seed, n):
+    rnd = random.Random(seed)
+    items = random_items(rnd, n)
+    return [(kind, what, h, f"s{i:04d}") for i, (kind, what, h) in enumerate(items)]
+
+
+def split_stats(rnd, items, sizes):
+    shards, i = [], 0
+    while i < len(items):
+        chunk = items[i:i + rnd.choice(sizes)]
+        s = PairStats()
+        for kind, what, h, key in chunk:
+            row = {"prompt": "p", "chosen": f"c {key}", "rejected": f"r {key}", **what} if kind == "pair" else None
+            s.add_pair(row, key) if kind == "pair" else s.add_drop(what, h)
+        shards.append(json.loads(json.dumps(s.to_json(), sort_keys=True)))
+        i += len(chunk)
+    return shards
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_examples_are_the_same_for_one_shard_and_any_split(seed):
+    from judgefree_hub.output.stats import EXAMPLE_KINDS, EXAMPLES
+
+    items = keyed_items(seed, 300)
+    one = build_stats(split_stats(random.Random(0), items, [len(items)]))
+    for other in range(3):  # e.g. 2 processes: shards of 1..40 rows, merged in shard order
+        split = split_stats(random.Random(seed * 10 + other), items, [1, 2, 7, 40])
+        assert len(split) > 2
+        assert build_stats(split)["examples"] == one["examples"]
+        for marker in split:  # bounded: at most EXAMPLES candidates per kind in a marker
+            assert all(len(v) <= EXAMPLES for v in marker["summary"]["examples"].values())
+    examples = one["examples"]
+    rows = {key: what for kind, what, _, key in items if kind == "pair"}
+    assert len(examples) == EXAMPLES and len({e["key"] for e in examples}) == EXAMPLES
+    gaps = {k: r["chosen_score"] - r["rejected_score"] for k, r in rows.items()}
+    rev = [k for k, r in rows.items() if r["reversed"]]
+    assert examples[0]["why"] == EXAMPLE_KINDS[0][0] and examples[0]["reversed"]
+    assert examples[0]["gap"] == max(gaps[k] for k in rev)  # the reversed pair with the largest gap
+    assert abs(examples[2]["gap"]) == min(abs(g) for g in gaps.values()) or examples[2]["why"] != EXAMPLE_KINDS[2][0]
+    for e in examples:
+        assert e["gap"] == gaps[e["key"]] and e["thumbnail"] == f"examples/{e['key']}.jpg"
+
+
+def test_examples_without_a_reversed_pair_are_still_four():
+    items = [(k, {**w, "reversed": False}, h, key) if k == "pair" else (k, w, h, key)
+             for k, w, h, key in keyed_items(3, 60)]
+    examples = build_stats(split_stats(random.Random(1), items, [5]))["examples"]
+    assert len(examples) == 4 and not any(e["reversed"] for e in examples)
+
+
+def test_dropped_ratios_by_reason():
+    s = PairStats()
+    for h in (0.1, 0.12, 0.6):
+        s.add_drop(DropReason.IDENTICAL_ANSWERS, h)
+    s.add_drop(DropReason.UNREADABLE_IMAGE)  # no answers, no h
+    d = build_stats([s.to_json()])["negative_ratio_dropped"]
+    assert list(d) == ["identical_answers"]
+    assert d["identical_answers"]["bins"] == histogram([0.1, 0.12, 0.6])
+    assert d["identical_answers"]["mean"] == pytest.approx((0.1 + 0.12 + 0.6) / 3, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_plotted_gap_is_the_tables_gap(seed):
+    """score_gap.png bins chosen - rejected (stats.json's score_gap), split by reversal."""
+    from judgefree_hub.output.plots import gap_bars
+
+    items = keyed_items(seed, 200)
+    merged = PairStats.merged(split_stats(random.Random(seed), items, [3, 30]))
+    rows = [what for kind, what, _, _ in items if kind == "pair"]
+    edges, plain, rev, overflow = gap_bars(merged.gaps["not_reversed"], merged.gaps["reversed"])
+    assert sum(plain) + sum(rev) + overflow.get("n", 0) == len(rows)
+    assert sum(rev) + sum(1 for r in rows if r["reversed"] and overflow and r["chosen_score"] - r["rejected_score"]
+                          >= overflow["from"]) == sum(r["reversed"] for r in rows)
+    gaps = [r["chosen_score"] - r["rejected_score"] for r in rows]
+    assert edges[0] <= min(gaps) and merged.moments["score_gap"].min == min(gaps)
+    for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False)):
+        assert plain[i] == sum(1 for g, r in zip(gaps, rows, strict=True) if not r["reversed"] and a <= g < b)
+        assert rev[i] == sum(1 for g, r in zip(gaps, rows, strict=True) if r["reversed"] and a <= g < b)
+    assert score_gap_png(merged.gaps["not_reversed"], merged.gaps["reversed"]).startswith(b"\x89PNG")
+
+
+def test_expected_ratio_counts_follow_the_recipe_distribution():
+    from judgefree_hub.output.plots import expected_ratio_counts
+    from judgefree_hub.strategies.mix import RatioDistribution
+
+    dist = {"distribution": "gaussian", "mean": 0.5, "std": 0.2, "min": 0.1, "max": 1.0}
+    expected = expected_ratio_counts(dist, 20000, RATIO_BINS)
+    assert sum(expected) == pytest.approx(20000) and expected[0] == expected[1] == 0
+    drawn = histogram([RatioDistribution(**dist).draw(0, f"k{i}") for i in range(20000)])
+    for want, got in zip(expected, drawn, strict=True):  # the clipped mass lands in the edge bins
+        assert abs(want - got) <= 4 * math.sqrt(want) + 2
+    fixed = expected_ratio_counts({"distribution": "fixed", "value": 0.3}, 9, RATIO_BINS)
+    assert fixed[6] == 9 and sum(fixed) == 9
+    assert ratio_png({"drawn": drawn, "kept": drawn}, dist).startswith(b"\x89PNG")
