@@ -130,15 +130,46 @@ def dataset_vocabulary(items: Sequence[ICItem]) -> dict[str, tuple[str, ...]]:
     return extra
 
 
-def score_all(items: Sequence[ICItem], captions: Mapping[str, str]) -> tuple[list[CaptionScore], dict]:
-    """Score every image's caption; the vocabulary is extended by the dataset's own objects."""
+# Scenery ("stuff" more than things): annotators list it only when they annotate scenery at all,
+# and a caption names it in passing ("on the grass", "under a blue sky"). Under "extended" such
+# a word is scored (recalled, or hallucinated where the image lacks it) only when the dataset
+# annotates that object in at least one image; otherwise it is neutral (neither hallucinated nor
+# counted as a mention): a COCO-derived or objects-only set never punishes "on the water".
+SCENE_OBJECTS = frozenset({"sky", "cloud", "water", "sea", "river", "lake", "beach", "sand", "snow",
+                           "grass", "forest", "tree", "mountain", "hill", "rock", "road", "building"})
+VOCABULARIES = ("extended", "coco")
+
+
+def neutral_scenery(items: Sequence[ICItem], vocab) -> frozenset[str]:
+    """The scene objects no image of the dataset annotates (as an object element)."""
+    annotated = {vocab.canonical(f) for it in items for e in it.truth.elements if e.kind == "object"
+                 for f in e.forms}
+    return SCENE_OBJECTS - annotated
+
+
+def score_all(items: Sequence[ICItem], captions: Mapping[str, str],
+              vocabulary: str = "extended") -> tuple[list[CaptionScore], dict]:
+    """Score every image's caption; the summary says which `vocabulary` scored.
+
+    "extended": objects.json (80 COCO categories + everyday objects) extended by the dataset's
+    own objects, each named object counted once per caption, unannotated scenery neutral
+    (SCENE_OBJECTS). "coco": CHAIR on the 80 COCO categories only, with CHAIR-style synonyms,
+    every mention counted; the dataset's other elements are ignored (chair.py)."""
+    if vocabulary not in VOCABULARIES:
+        raise ValueError(f"vocabulary must be one of {', '.join(VOCABULARIES)}, got {vocabulary!r}")
     missing = [it.truth.id for it in items if it.truth.id not in captions]
     if missing:
         raise SourceError(f"no caption for {len(missing)} image(s), e.g. {missing[:3]}")
-    extra = dataset_vocabulary(items)
-    vocab = load_vocabulary(extra)
-    scores = [score_caption(it.truth, captions[it.truth.id], vocab) for it in items]
-    return scores, summarize(scores)
+    if vocabulary == "coco":
+        from .chair import load_coco_vocabulary, score_caption_coco
+
+        coco = load_coco_vocabulary()
+        scores = [score_caption_coco(it.truth, captions[it.truth.id], coco) for it in items]
+    else:
+        vocab = load_vocabulary(dataset_vocabulary(items))
+        neutral = neutral_scenery(items, vocab)
+        scores = [score_caption(it.truth, captions[it.truth.id], vocab, neutral) for it in items]
+    return scores, summarize(scores, vocabulary)
 
 
 def write_reports(out_dir: Path, scores: Iterable[CaptionScore], summary: dict, meta: dict) -> None:
@@ -159,5 +190,5 @@ def eval_model_spec(model: str, revision: Optional[str], device: str, batch_size
                      generation=gen, backend=backend)
 
 
-__all__ = ["ICItem", "caption_images", "eval_model_spec", "load_ic", "read_captions",
-           "score_all", "write_reports"]
+__all__ = ["ICItem", "SCENE_OBJECTS", "VOCABULARIES", "caption_images", "eval_model_spec", "load_ic",
+           "read_captions", "score_all", "write_reports"]

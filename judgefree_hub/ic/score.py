@@ -20,16 +20,23 @@ deterministic and needs no model. Definitions, per caption:
   names that no element was recalled for (only an element's `of`) counts for neither.
 - recall = R / number of elements. f1 = 2PR / (P + R); None when P is None, 0 when P = R = 0.
 - chair_i = H / M, M = distinct vocabulary objects named (None when M = 0).
+- `neutral` objects (scene words the dataset never annotates, see evaluate.SCENE_OBJECTS) are
+  neither hallucinated nor counted in M when the image lacks them.
+
+CHAIR on the 80 COCO categories (vocabulary "coco") is scored by chair.py into the same
+CaptionScore: there M and `hallucinated_mentions` count every mention, as CHAIR does.
 
 `summarize` pools captions: micro values from summed counts, macro values as the mean of the
 per-caption values (skipping None; macro F1 is the mean of F1s), CHAIR-i = sum H / sum M,
-CHAIR-s = share of captions with at least one hallucinated object.
+CHAIR-s = share of captions with at least one hallucinated object. `hallucinated_mentions` is
+CHAIR-i's numerator: here the number of distinct hallucinated objects (each named object counts
+once), under vocabulary "coco" every hallucinated mention.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional, Sequence
+from typing import Collection, Optional, Sequence
 
 from ..errors import ConfigError
 from .vocab import Lemmas, Phrase, Vocabulary, load_vocabulary, segment, words
@@ -74,9 +81,11 @@ class CaptionScore:
     hallucinated: tuple[str, ...]
     mentioned: int
     precision: Optional[float]
-    recall: float
+    recall: Optional[float]
     f1: Optional[float]
     chair_i: Optional[float]
+    hallucinated_mentions: int
+    """CHAIR-i = hallucinated_mentions / mentioned (distinct objects, or every mention for "coco")."""
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -139,8 +148,10 @@ def _read(truth: ImageTruth, vocab: Vocabulary) -> tuple[Lemmas, list[_Read], fr
     return lemmas, reads, frozenset().union(*(r.objects for r in reads), owners - {None})
 
 
-def score_caption(truth: ImageTruth, caption: str, vocab: Vocabulary) -> CaptionScore:
-    """Score one caption against its image's elements (see the module docstring)."""
+def score_caption(truth: ImageTruth, caption: str, vocab: Vocabulary,
+                  neutral: Collection[str] = frozenset()) -> CaptionScore:
+    """Score one caption against its image's elements (see the module docstring); a `neutral`
+    object the image lacks is ignored where the caption names it."""
     if not truth.elements:
         raise ConfigError(f"image {truth.id!r}", [("elements", "needs at least one element")])
     lemmas, reads, present = _read(truth, vocab)
@@ -151,6 +162,7 @@ def score_caption(truth: ImageTruth, caption: str, vocab: Vocabulary) -> Caption
     longest = max([vocab.max_len, *(len(f) for f in own)])
     found = set(segment(keys, lambda p: p in vocab.phrases or p in own, longest))
     named = {vocab.phrases[p] for p in found if p in vocab.phrases and p not in other}
+    named -= set(neutral) - present
     hits = [r.recalled(found, named, keys, raw) for r in reads]
     recalled = tuple(r.element.name for r, hit in zip(reads, hits, strict=True) if hit)
     missed = tuple(r.element.name for r, hit in zip(reads, hits, strict=True) if not hit)
@@ -159,7 +171,7 @@ def score_caption(truth: ImageTruth, caption: str, vocab: Vocabulary) -> Caption
     recall = len(recalled) / len(truth.elements)
     return CaptionScore(truth.id, truth.domain, caption, recalled, missed, hallucinated,
                         len(named), precision, recall, _f1(precision, recall),
-                        _ratio(len(hallucinated), len(named)))
+                        _ratio(len(hallucinated), len(named)), len(hallucinated))
 
 
 def _micro(scores: Sequence[CaptionScore]) -> dict:
@@ -169,7 +181,7 @@ def _micro(scores: Sequence[CaptionScore]) -> dict:
     total = sum(len(s.recalled) + len(s.missed) for s in scores)
     p, r = _ratio(right, right + wrong), _ratio(right, total)
     return {"precision": p, "recall": r, "f1": _f1(p, r),
-            "chair_i": _ratio(wrong, sum(s.mentioned for s in scores)),
+            "chair_i": _ratio(sum(s.hallucinated_mentions for s in scores), sum(s.mentioned for s in scores)),
             "chair_s": _ratio(sum(bool(s.hallucinated) for s in scores), len(scores))}
 
 
@@ -182,12 +194,14 @@ def _rounded(d: dict) -> dict:
     return {k: _round(v) if isinstance(v, float) else v for k, v in d.items()}
 
 
-def summarize(scores: Sequence[CaptionScore]) -> dict:
+def summarize(scores: Sequence[CaptionScore], vocabulary: Optional[str] = None) -> dict:
     """{"counts", "overall": {"micro", "macro", "chair_i", "chair_s"}, "domains": {name: micro
-    values, CHAIR and caption count}}, every value rounded to 4 decimals (None if undefined)."""
+    values, CHAIR and caption count}}, every value rounded to 4 decimals (None if undefined);
+    with `vocabulary` ("extended" or "coco", what scored), also {"vocabulary": ...}."""
     micro = _micro(scores)
     domains = sorted({s.domain for s in scores})
     return {
+        **({"vocabulary": vocabulary} if vocabulary else {}),
         "counts": {"images": len({s.id for s in scores}), "captions": len(scores),
                    "nothing_countable": sum(s.precision is None for s in scores)},
         "overall": {
@@ -254,6 +268,9 @@ def format_table(summary: dict) -> str:
     c = summary["counts"]
     footer = (f"{c['captions']} captions of {c['images']} images; "
               f"{c['nothing_countable']} mention nothing countable")
+    if summary.get("vocabulary"):
+        footer += f"; vocabulary {summary['vocabulary']}" + (
+            " (CHAIR: the 80 COCO categories, every mention counted)" if summary["vocabulary"] == "coco" else "")
     return "\n\n".join([_grid(overall), _grid(per_domain), footer])
 
 

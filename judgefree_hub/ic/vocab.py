@@ -216,24 +216,34 @@ def _assign(entries, lemmas: Lemmas, phrases: dict, extra: bool, problems: list)
 BUILTIN = "judgefree_hub/ic/objects.json"
 
 
-def load_vocabulary(extra: Optional[Mapping[str, Sequence[str]]] = None) -> Vocabulary:
+def load_vocabulary(extra: Optional[Mapping[str, Sequence[str]]] = None, base: str = "objects.json",
+                    more_forms: Optional[Mapping[str, Sequence[str]]] = None) -> Vocabulary:
     """The shipped vocabulary, extended by `extra` ({object: [synonyms]}): an extra object that
     is already a form (e.g. "puppy") adds its new synonyms to that object (dog); any other name
     is a new object. A form the vocabulary already has keeps its object; between extra entries
-    the first claim wins, in the order given."""
+    the first claim wins, in the order given.
+
+    `base` names the shipped file (objects.json; coco_objects.json holds CHAIR's 80 COCO
+    categories, see chair.py); `more_forms` ({object: [forms]}) adds generated forms to the
+    shipped file's objects, checked like the file's own (a form claimed twice is an error)."""
     problems: list[tuple[str, str]] = []
-    text = resources.files(__package__).joinpath("objects.json").read_text(encoding="utf-8")
-    base = _entries(json.loads(text), problems, named=False)
+    where = f"judgefree_hub/ic/{base}"
+    text = resources.files(__package__).joinpath(base).read_text(encoding="utf-8")
+    data = json.loads(text)
+    if isinstance(data, dict):  # "_about": what the file is, not an object
+        data = {name: [*forms, *(more_forms or {}).get(name, ())] if isinstance(forms, list) else forms
+                for name, forms in data.items() if not name.startswith("_")}
+    base_entries = _entries(data, problems, named=False)
     if problems:
-        raise ConfigError(BUILTIN, problems)
+        raise ConfigError(where, problems)
     more = _entries(extra or {}, problems, named=True)
     if problems:
         raise ConfigError("extra vocabulary", problems)
-    lemmas = _lemmas(base + more)
+    lemmas = _lemmas(base_entries + more)
     phrases: dict[Phrase, str] = {}
-    _assign(base, lemmas, phrases, False, problems)
+    _assign(base_entries, lemmas, phrases, False, problems)
     if problems:
-        raise ConfigError(BUILTIN, problems)
+        raise ConfigError(where, problems)
     _assign(more, lemmas, phrases, True, problems)
     return Vocabulary(MappingProxyType(phrases), lemmas, max(len(p) for p in phrases))
 
