@@ -29,6 +29,7 @@ class LoraSpec:
 class DpoSpec:
     beta: float
     loss_type: str
+    sft_weight: float
     learning_rate: float
     num_train_epochs: float
     max_steps: int

@@ -156,7 +156,10 @@ def dpo_config(spec: TrainSpec):
     on_gpu = torch.cuda.is_available()
     checkpointing = spec.gradient_checkpointing == "on" or (spec.gradient_checkpointing == "auto" and on_gpu)
     return DPOConfig(
-        output_dir=str(spec.output_dir), beta=d.beta, loss_type=d.loss_type, learning_rate=d.learning_rate,
+        output_dir=str(spec.output_dir), beta=d.beta, learning_rate=d.learning_rate,
+        # RPO-style: the SFT term is TRL's "sft" loss next to the DPO one, weighted
+        loss_type=[d.loss_type, "sft"] if d.sft_weight else d.loss_type,
+        loss_weights=[1.0, d.sft_weight] if d.sft_weight else None,
         num_train_epochs=d.num_train_epochs, max_steps=d.max_steps,
         per_device_train_batch_size=d.per_device_train_batch_size,
         gradient_accumulation_steps=d.gradient_accumulation_steps, max_length=d.max_length,

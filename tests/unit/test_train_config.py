@@ -34,3 +34,16 @@ def test_bad_config_lists_each_problem(tmp_path):
     assert any(line.startswith(f"{cfg}: $.dpo: unknown field 'lr'") for line in lines)
     assert f"{cfg}: $.lora.enabled: must be boolean, got \"yes\"" in lines
     assert f"{cfg}: $.model: is required" in lines and f"{cfg}: $.output_dir: is required" in lines
+
+
+def test_sft_weight_adds_trls_sft_loss_next_to_the_dpo_one(tmp_path):
+    from judgefree_hub.train.trainer import dpo_config
+
+    plain = dpo_config(load_train_spec(None, {**BASE, "output_dir": str(tmp_path)}))
+    assert plain.loss_type == ["sigmoid"] and not plain.loss_weights
+    spec = load_train_spec(None, {**BASE, "output_dir": str(tmp_path), "dpo": {"sft_weight": 0.5, "loss_type": "ipo"}})
+    assert spec.dpo.sft_weight == 0.5 and spec.as_dict()["dpo"]["sft_weight"] == 0.5
+    mixed = dpo_config(spec)
+    assert (mixed.loss_type, mixed.loss_weights) == (["ipo", "sft"], [1.0, 0.5])
+    with pytest.raises(ConfigError, match=r"\$\.dpo\.sft_weight: must be >= 0"):
+        load_train_spec(None, {**BASE, "dpo": {"sft_weight": -1}})
