@@ -300,67 +300,117 @@ def train(dataset, model, output_dir, revision, split, columns, full, config_pat
         click.echo(f"pushed to {spec.push_to} (commit {result.pushed_commit})")
 
 
-@main.command("eval", short_help="Score captions on an IC dataset (precision, recall, CHAIR).")
+BENCHES = ("ic", "pope", "chair")  # judgefree_hub.evals.BENCHMARKS (checked by a test), listed here so
+# that `jfhub --help` does not import the evaluation code
+
+
+def _summaries(paths) -> list:
+    """The two summary.json files of --compare, each checked by the benchmark that wrote it; one
+    benchmark for both."""
+    from .evals import BENCHMARKS, summary_bench
+    from .recipe import read_json_file
+
+    summaries = []
+    for path in paths:
+        try:
+            summary = read_json_file(Path(path))
+        except ConfigError as e:
+            raise ConfigProblems(e) from None
+        if not isinstance(summary, dict):
+            raise InputProblem(f"{path}: not a summary.json written by jfhub eval (not a JSON object)")
+        bench = summary_bench(summary)
+        if bench not in BENCHMARKS:
+            raise InputProblem(f"{path}: a summary of an unknown benchmark {bench!r}; known: "
+                               f"{', '.join(BENCHMARKS.names())}")
+        problem = BENCHMARKS.get(bench)().check_summary(summary)
+        if problem:
+            raise InputProblem(f"{path}: not a summary.json written by jfhub eval ({problem})")
+        summaries.append((bench, summary))
+    (a_bench, _), (b_bench, _) = summaries
+    if a_bench != b_bench:
+        raise InputProblem(f"--compare takes two summaries of one benchmark: {paths[0]} is {a_bench!r}, "
+                           f"{paths[1]} is {b_bench!r}")
+    return summaries
+
+
+@main.command("eval", short_help="Evaluate on an IC dataset: caption scores (IC, CHAIR) or POPE.")
+@click.option("--bench", type=click.Choice(BENCHES), default="ic", show_default=True,
+              help="ic: caption precision, recall, F1, CHAIR; chair: CHAIR with COCO's 80 categories; "
+                   "pope: yes/no object questions (random, popular, adversarial).")
 @click.option("--ic", "ic", help="IC dataset: Hub repo (with --revision) or a local build folder.")
 @click.option("--revision", help="Revision of the IC dataset (e.g. a version tag).")
-@click.option("--model", help="Caption with this model (Hub id, local folder, demo:<name>).")
+@click.option("--model", help="Caption (or answer) with this model (Hub id, local folder, demo:<name>).")
 @click.option("--model-revision", help="Hub revision of the model.")
 @click.option("--backend", default="auto", show_default=True,
               help="Model-family backend; auto = from the checkpoint's config.json model_type.")
-@click.option("--captions", type=click.Path(dir_okay=False, exists=True), help="Score captions made elsewhere: JSONL of {id, caption}.")
-@click.option("--prompt", help="Caption prompt (default: the dataset's).")
-@click.option("--max-new-tokens", default=128, show_default=True, type=click.IntRange(1))
+@click.option("--captions", type=click.Path(dir_okay=False, exists=True),
+              help="ic, chair: score captions made elsewhere: JSONL of {id, caption}.")
+@click.option("--answers", type=click.Path(dir_okay=False, exists=True),
+              help="pope: score answers made elsewhere: JSONL of {question_id, answer}.")
+@click.option("--prompt", help="Caption prompt (default: the dataset's); pope: the question, with {object} "
+                                "(default: 'Is there a {object} in the image?').")
+@click.option("--max-new-tokens", type=click.IntRange(1),
+              help="Longest caption (default 128) or POPE text answer (default 8).")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1))
 @click.option("--device", default="auto", show_default=True)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Report folder (default eval/<model or captions name>).")
-@click.option("--compare", nargs=2, type=click.Path(dir_okay=False, exists=True), help="Compare two summary.json files.")
+@click.option("--seed", default=0, show_default=True, type=int, help="pope: seed of the question draws.")
+@click.option("--pope-reader", type=click.Choice(["logits", "text"]),
+              help="pope: how a model's answer is read: logits (default: next-token yes against no) or "
+                   "text (a short greedy answer, read as POPE's script reads it).")
+@click.option("--pope-per-image", type=click.IntRange(1),
+              help="pope: present objects asked per image, and as many absent ones (default 3).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Report folder (default eval/<model or file name>, with -<bench> but for ic).")
+@click.option("--compare", nargs=2, type=click.Path(dir_okay=False, exists=True),
+              help="Compare two summary.json files (of one benchmark).")
 @output_options
-def evaluate(ic, revision, model, model_revision, backend, captions, prompt, max_new_tokens, batch_size, device,
-             out_dir, compare, progress, verbose) -> None:
-    """Judge-free caption scores (precision, recall, F1, CHAIR) on an IC dataset."""
-    from .ic import compare as compare_summaries
-    from .ic import format_compare, format_table
-    from .recipe import read_json_file
+def evaluate(bench, ic, revision, model, model_revision, backend, captions, answers, prompt, max_new_tokens,
+             batch_size, device, seed, pope_reader, pope_per_image, out_dir, compare, progress, verbose) -> None:
+    """Evaluate on an IC dataset, judge-free: caption scores (--bench ic: precision, recall, F1,
+    CHAIR; --bench chair: CHAIR over COCO's 80 categories) or POPE's yes/no object questions
+    (--bench pope)."""
+    from .evals import BENCHMARKS, format_compare
 
     if compare:
-        summaries = []
-        for path in compare:
-            try:
-                summary = read_json_file(Path(path))
-            except ConfigError as e:
-                raise ConfigProblems(e) from None
-            if not isinstance(summary, dict) or not isinstance(summary.get("overall"), dict):
-                raise InputProblem(f"{path}: not a summary.json written by jfhub eval (no 'overall' object)")
-            summaries.append(summary)
+        (name, a), (_, b) = _summaries(compare)
         try:
-            table = format_compare(compare_summaries(*summaries))
+            table = format_compare(BENCHMARKS.get(name)().compare(a, b))
         except (KeyError, TypeError, AttributeError) as e:
             raise InputProblem(f"--compare takes two summary.json files written by jfhub eval; "
                                f"{compare[0]} or {compare[1]} is not one (missing {e})") from None
         click.echo(table)
         return
-    if not ic or bool(model) == bool(captions):
-        raise InputProblem("give --ic DATASET and exactly one of --model MODEL or --captions FILE (or --compare A B)")
+    wanted, other = ("--answers", "--captions") if bench == "pope" else ("--captions", "--answers")
+    given = answers if bench == "pope" else captions
+    if (answers if bench != "pope" else captions):
+        raise InputProblem(f"{other} is not for --bench {bench}: it takes {wanted} FILE")
+    if bench != "pope" and (pope_reader or pope_per_image):
+        raise InputProblem(f"--pope-reader and --pope-per-image are for --bench pope, not {bench}")
+    if not ic or bool(model) == bool(given):
+        raise InputProblem(f"give --ic DATASET and exactly one of --model MODEL or {wanted} FILE (or --compare A B)")
+    if bench == "pope" and prompt is not None and "{object}" not in prompt:
+        raise InputProblem(f"--prompt for --bench pope is the question and needs {{object}}, got {prompt!r}")
     _quiet(progress, verbose)
-    from .ic import evaluate as ev
+    from .evals import EvalOptions, Responses
+    from .evals import evaluate as run_eval
+    from .evals.captions import CAPTION_TOKENS
+    from .ic import eval_model_spec
 
+    spec = None
+    if model:
+        tokens = max_new_tokens or CAPTION_TOKENS  # POPE's text reader has its own default
+        spec = eval_model_spec(model, model_revision, device, batch_size, tokens, backend)
+    options = EvalOptions(seed=seed, prompt=prompt, max_new_tokens=max_new_tokens, pope_reader=pope_reader or "logits",
+                          pope_per_image=pope_per_image or 3, show_progress=progress)
     try:
-        items = ev.load_ic(ic, revision)
-        if model:
-            spec = ev.eval_model_spec(model, model_revision, device, batch_size, max_new_tokens, backend)
-            caps = ev.caption_images(items, spec, prompt, show_progress=progress)
-        else:
-            caps = ev.read_captions(Path(captions))
-        scores, summary = ev.score_all(items, caps)
+        report = run_eval(bench, ic, revision, Responses(spec, Path(given) if given else None), options)
     except JfhubError as e:
         raise RunProblem(str(e)) from None
-    label = model or Path(captions).stem
-    out = Path(out_dir or Path("eval") / label.replace("/", "--").replace(":", "-"))
-    meta = {"ic": ic, "revision": revision, "model": model, "captions": captions,
-            "prompt": prompt or items[0].caption_prompt}
-    ev.write_reports(out, scores, summary, meta)
-    click.echo(format_table(summary))
-    click.echo(f"wrote {out / 'per_image.jsonl'} and {out / 'summary.json'}")
+    label = model or Path(given).stem
+    default = Path("eval") / (label.replace("/", "--").replace(":", "-") + ("" if bench == "ic" else f"-{bench}"))
+    records, summary = report.write(Path(out_dir) if out_dir else default)
+    click.echo(report.table())
+    click.echo(f"wrote {records} and {summary}")
 
 
 @main.command(short_help="Rounds of build -> DPO -> eval, each from the last model.")

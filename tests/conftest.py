@@ -41,6 +41,18 @@ def own_display_only(stderr: str, **bars: int) -> None:
         assert starts == times, f"{name!r} bar started {starts} time(s), not {times}: {lines[:5]}"
 
 
+@pytest.fixture(autouse=True)
+def restore_environ():
+    """A test that runs the CLI in this process (click's CliRunner) lets it switch the libraries'
+    output through os.environ (output/progress.py quiet_dependencies); that must not reach the
+    next test's subprocesses, so every test ends with the environment it started with."""
+    saved = dict(os.environ)
+    yield
+    if dict(os.environ) != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def jfhub_cache(tmp_path_factory):
     """Demo models are built into a per-session cache, never the user's home cache."""

@@ -197,3 +197,12 @@ def test_every_data_file_of_the_package_is_declared_package_data():
             "judgefree_hub.backends: llava.schema.json",
             "judgefree_hub.ic: objects.json"} <= seen
     assert not missing
+
+
+def test_no_two_test_files_share_a_name():
+    """pytest imports test modules by their file name (rootdir conftest, no packages): two
+    tests/*/test_x.py files stop collection of the whole suite."""
+    from collections import Counter
+
+    names = Counter(p.name for p in (ROOT / "tests").rglob("test_*.py"))
+    assert [n for n, k in names.items() if k > 1] == []
