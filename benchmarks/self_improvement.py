@@ -6,8 +6,14 @@ clear of the IC set's 0..n-1), DPO runs on them, and captions of the held-out IC
 with the IC builder) are scored judge-free. One table: the seed, round 1 of the full method,
 the ablations, and three rounds of the full method.
 
-    python benchmarks/self_improvement.py            # the README table (about 3 min on 2 cores)
-    python benchmarks/self_improvement.py --quick    # the reduced run CI checks (under a minute)
+    python benchmarks/self_improvement.py                        # the README's seed-0 table (about 3 min on 2 cores)
+    python benchmarks/self_improvement.py --seeds 0,1,2,3,4      # + mean and 95% interval over 5 seeds
+    python benchmarks/self_improvement.py --quick                # the reduced run CI checks (under a minute)
+
+Seed 0's table gives every change against the seed model with a paired bootstrap interval over
+the IC scenes (benchmarks/intervals.py); with several seeds, a second table gives each row's
+mean and Student-t 95% interval across seeds. `--sft-weight W` adds a row family: the full
+method with an SFT term on the chosen answers (train dpo.sft_weight), for the round-2 collapse.
 
 
 Every variant reuses `jfhub loop` (judgefree_hub.loop) and writes its folder under --out, so a
@@ -26,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import intervals  # noqa: E402  (benchmarks/intervals.py, next to this script)
 from judgefree_hub.errors import JfhubError  # noqa: E402
 from judgefree_hub.loop import LoopSpec, RoundResult, run_loop  # noqa: E402
 
@@ -57,6 +64,9 @@ def variants(seed: int, images: int) -> dict[str, dict]:
     change("random negatives", lambda r: r.update(strategy={"name": "random_negative"}))
     change("noise_image", lambda r: r.update(strategy={"name": "noise_image"}))
     return out
+
+
+FULL_ROUNDS = ("full", "full + SFT term")  # the variants run for every round; the others for round 1
 
 
 def build_ic(out: Path, n: int) -> Path:
@@ -105,82 +115,169 @@ def train_settings(args) -> dict:
     return train
 
 
-def run(args) -> list[tuple[str, list[RoundResult], Path]]:
-    out = Path(args.out)
+def sft_train_settings(args) -> dict:
+    train = train_settings(args)
+    train["dpo"]["sft_weight"] = args.sft_weight
+    return train
+
+
+Rows = list[tuple[str, list[RoundResult], Path]]
+
+
+def run(args, seed: int, out: Path) -> Rows:
+    """Every variant of one seed (its own folder: finished rounds are reused)."""
     out.mkdir(parents=True, exist_ok=True)
     ic = build_ic(out, args.eval_images)
+    args = argparse.Namespace(**{**vars(args), "seed": seed})
     rows = []
-    recipes = variants(args.seed, args.images)
+    recipes = variants(seed, args.images)
+    if args.sft_weight:
+        recipes["full + SFT term"] = copy.deepcopy(recipes["full"])
     for name, recipe in recipes.items():
         if args.quick and name != "full":
             continue
-        rounds = args.rounds if name == "full" else 1
+        rounds = args.rounds if name in FULL_ROUNDS else 1
+        train = sft_train_settings(args) if name == "full + SFT term" else train_settings(args)
         spec = LoopSpec(recipe=recipe, recipe_dir=ROOT / "recipes", recipe_label=f"variant {name!r}",
                         ic=str(ic), ic_revision=None, rounds=rounds,
-                        out_dir=out / name.replace(" ", "_").replace("=", "").replace(".", ""),
-                        train=train_settings(args), eval_prompt=PROMPT, eval_max_new_tokens=64,
+                        out_dir=out / name.replace(" ", "_").replace("=", "").replace(".", "").replace("+", "plus"),
+                        train=train, eval_prompt=PROMPT, eval_max_new_tokens=64,
                         eval_batch_size=50, eval_device="cpu")
         t0 = time.perf_counter()
         results = run_loop(spec, echo=(lambda m: print("  " + m, flush=True)) if args.verbose else None)
-        print(f"{name}: {time.perf_counter() - t0:.0f}s", flush=True)
+        print(f"seed {seed}, {name}: {time.perf_counter() - t0:.0f}s", flush=True)
         rows.append((name, results, spec.out_dir))
     return rows
+
+
+def table_rows(rows: Rows) -> list[tuple[str, RoundResult, Path]]:
+    """(label, round result, loop folder) in table order: the seed, round 1 of every variant,
+    then the later rounds of the variants that run them."""
+    name, results, loop_dir = rows[0]
+    out = [("seed (demo:world-llava)", results[0], loop_dir)]
+    for name, results, loop_dir in rows:
+        out.append(("round 1, full method" if name == "full" else f"round 1, {name}", results[1], loop_dir))
+    for name, results, loop_dir in rows:
+        if name in FULL_ROUNDS:
+            label = "full method" if name == "full" else name
+            out += [(f"round {r.round}, {label}", r, loop_dir) for r in results[2:]]
+    return out
+
+
+def per_image(loop_dir: Path, r: int) -> list[dict]:
+    return [json.loads(line) for line in (loop_dir / f"round-{r}" / "eval" / "per_image.jsonl").read_text().splitlines()]
+
+
+def row_values(r: RoundResult, loop_dir: Path, manifest: Path) -> dict[str, float]:
+    """What the tables show of one evaluated model: the IC scores and the planted-bias rates."""
+    partner, other = cooccurrence_rates(loop_dir / f"round-{r.round}" / "eval", manifest)
+    return {**{k: r.scores[k] for k in intervals.METRICS}, "partner": partner, "other": other}
 
 
 def pct(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
 
 
-def table(rows: list[tuple[str, list[RoundResult], Path]], manifest: Path) -> str:
-    seed = rows[0][1][0]
+def table(rows: Rows, manifest: Path, resamples: int = 2000) -> str:
+    """One seed: every row's scores; the change of precision and recall against the seed model,
+    with a paired bootstrap 95% interval over the IC scenes."""
     head = ["model", "pairs", "reversed", "precision", "recall", "F1", "CHAIR-i", "CHAIR-s",
-            "absent partner named", "other absent shape named", "d precision", "d recall"]
+            "absent partner named", "other absent shape named", "d precision [95%]", "d recall [95%]"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-
-    def line(label: str, r: RoundResult, loop_dir: Path) -> str:
-        s, b = r.scores, seed.scores
-        d = [f"{100 * (s[k] - b[k]):+.1f}" if r.round else "" for k in ("precision", "recall")]
+    listed = table_rows(rows)
+    _, seed, seed_dir = listed[0]
+    before = intervals.ImageCounts.from_rows(per_image(seed_dir, 0))
+    for label, r, loop_dir in listed:
+        v = row_values(r, loop_dir, manifest)
+        d = ["", ""]
+        if r.round:
+            after = intervals.ImageCounts.from_rows(per_image(loop_dir, r.round), before.ids)
+            boot = intervals.paired_bootstrap(before, after, resamples=resamples, seed=0)
+            d = [boot[k].fmt(signed=True) for k in ("precision", "recall")]
         rev = "" if r.pairs is None else f"{pct(r.reversed_share)}%"
-        partner, other = cooccurrence_rates(loop_dir / f"round-{r.round}" / "eval", manifest)
-        cells = [label, "" if r.pairs is None else str(r.pairs), rev, pct(s["precision"]), pct(s["recall"]),
-                 pct(s["f1"]), pct(s["chair_i"]), pct(s["chair_s"]), pct(partner), pct(other), *d]
-        return "| " + " | ".join(cells) + " |"
-
-    lines.append(line("seed (demo:world-llava)", seed, rows[0][2]))
-    for name, results, loop_dir in rows:
-        lines.append(line("round 1, full method" if name == "full" else f"round 1, {name}", results[1], loop_dir))
-    name, full, loop_dir = rows[0]
-    for r in full[2:]:
-        lines.append(line(f"round {r.round}, full method", r, loop_dir))
+        cells = [label, "" if r.pairs is None else str(r.pairs), rev,
+                 *(pct(v[k]) for k in ("precision", "recall", "f1", "chair_i", "chair_s", "partner", "other")), *d]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def seeds_table(per_seed: dict[int, Rows], manifest_of: dict[int, Path]) -> str:
+    """Several seeds: each row's mean and Student-t 95% interval across seeds, and the same for
+    its change against the seed model (paired by seed)."""
+    keys = ("precision", "recall", "f1", "chair_i", "chair_s", "partner")
+    head = ["model (n seeds)", "precision", "recall", "F1", "CHAIR-i", "CHAIR-s", "absent partner named",
+            "d precision", "d recall"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    values: dict[str, list[dict[str, float]]] = {}
+    for seed, rows in per_seed.items():
+        listed = table_rows(rows)
+        base = row_values(listed[0][1], listed[0][2], manifest_of[seed])
+        for label, r, loop_dir in listed:
+            v = row_values(r, loop_dir, manifest_of[seed])
+            v.update({f"d_{k}": v[k] - base[k] for k in ("precision", "recall")})
+            values.setdefault(label, []).append(v)
+    for label, vs in values.items():
+        cells = [f"{label} ({len(vs)})"]
+        cells += [intervals.t_interval([v[k] for v in vs]).fmt() for k in keys]
+        cells += ["" if label.startswith("seed") else intervals.t_interval([v[f"d_{k}"] for v in vs]).fmt(signed=True)
+                  for k in ("precision", "recall")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds takes comma-separated integers, e.g. 0,1,2,3,4; got {text!r}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"--seeds takes distinct integers >= 0; got {text!r}")
+    return seeds
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="bench-out/self_improvement",
-                   help="Folder for every variant's loop run; finished rounds are reused, so use a new one per --seed.")
-    p.add_argument("--seed", type=int, default=0, help="Recipe and DPO seed (the models' own seeds are fixed).")
+                   help="Folder for the runs, one sub-folder per seed (seed-N); finished rounds are reused.")
+    p.add_argument("--seeds", type=seed_list, default=[0],
+                   help="Recipe and DPO seeds, comma-separated (the models' own seeds are fixed); default 0.")
     p.add_argument("--images", type=int, default=256, help="Unlabelled scenes per round.")
     p.add_argument("--eval-images", type=int, default=1000, help="IC scenes scored per round.")
     p.add_argument("--rounds", type=int, default=3, help="Rounds of the full method.")
     p.add_argument("--beta", type=float, help="DPO beta (default: configs/train/world-dpo.json)")
     p.add_argument("--lr", type=float, help="DPO learning rate (default: configs/train/world-dpo.json)")
     p.add_argument("--epochs", type=float, help="DPO epochs per round (default: configs/train/world-dpo.json)")
-    p.add_argument("--quick", action="store_true", help="Full method only, one round (the CI check).")
+    p.add_argument("--sft-weight", type=float, default=0.0,
+                   help="Also run the full method with this SFT weight on the chosen answers, every round (0: not run).")
+    p.add_argument("--resamples", type=int, default=2000, help="Bootstrap resamples for seed 0's intervals.")
+    p.add_argument("--quick", action="store_true", help="Full method only, one round, the first seed (the CI check).")
     p.add_argument("--verbose", action="store_true", help="Print each loop step as it runs.")
     args = p.parse_args()
     if args.quick:
-        args.rounds = 1
+        args.rounds, args.seeds = 1, args.seeds[:1]
+    from judgefree_hub.output.progress import quiet_dependencies
+
+    quiet_dependencies()  # the table is the output; the libraries' bars are not
     t0 = time.perf_counter()
+    per_seed, manifest_of = {}, {}
     try:
-        rows = run(args)
+        for seed in args.seeds:
+            out = Path(args.out) / f"seed-{seed}"
+            per_seed[seed] = run(args, seed, out)
+            manifest_of[seed] = out / "world-ic" / "manifest.jsonl"
     except JfhubError as e:  # e.g. --out holds a run with other settings: one line, as jfhub says it
         print(f"Error: {e}", file=sys.stderr)
         return 2
+    first = args.seeds[0]
     print()
-    print(table(rows, Path(args.out) / "world-ic" / "manifest.jsonl"))
-    print(f"\nseed {args.seed}, {args.images} scenes per round, {args.eval_images} IC scenes; "
-          f"{time.perf_counter() - t0:.0f}s in total")
+    print(table(per_seed[first], manifest_of[first], args.resamples))
+    print(f"\nseed {first}, {args.images} scenes per round, {args.eval_images} IC scenes; "
+          f"d: change against the seed model, [95% paired bootstrap interval over the IC scenes]")
+    if len(args.seeds) > 1:
+        print()
+        print(seeds_table(per_seed, manifest_of))
+        print(f"\nseeds {','.join(map(str, args.seeds))}: mean [95% Student-t interval across seeds]")
+    print(f"\n{time.perf_counter() - t0:.0f}s in total")
     return 0
 
 

@@ -85,13 +85,19 @@ def test_reduced_experiment_raises_precision_and_the_seed_shows_the_planted_bias
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "self_improvement.py"), "--quick",
                            "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "| round 1, full method |" in proc.stdout
-    results = json.loads((tmp_path / "full" / "results.json").read_text())
+    assert proc.stderr == ""  # the table is the output: no library bars or logs
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| round 1, full method |"))
+    run = tmp_path / "seed-0"
+    results = json.loads((run / "full" / "results.json").read_text())
     assert [r["round"] for r in results] == [0, 1] and results[1]["pairs"] > 64
-    manifest = tmp_path / "world-ic" / "manifest.jsonl"
-    partner, other = si.cooccurrence_rates(tmp_path / "full" / "round-0" / "eval", manifest)
+    manifest = run / "world-ic" / "manifest.jsonl"
+    partner, other = si.cooccurrence_rates(run / "full" / "round-0" / "eval", manifest)
     assert partner > 2 * other and partner > 0.2, (partner, other)
     before, after = (r["scores"]["precision"] for r in results)
     assert after > before, proc.stdout
-    partner_after, _ = si.cooccurrence_rates(tmp_path / "full" / "round-1" / "eval", manifest)
+    # the row's change of precision and its paired bootstrap interval: "+1.3 [+0.6, +2.0]"
+    d_precision = row.split(" | ")[-2]
+    mean, lo, hi = map(float, d_precision.replace("[", "").replace("]", "").replace(",", "").split())
+    assert lo <= mean <= hi and mean == pytest.approx(100 * (after - before), abs=0.051), row
+    partner_after, _ = si.cooccurrence_rates(run / "full" / "round-1" / "eval", manifest)
     assert partner_after < partner, (partner, partner_after)
