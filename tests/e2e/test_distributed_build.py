@@ -114,11 +114,14 @@ def test_a_rank_killed_mid_build_then_one_process_ends_with_the_same_bytes(tmp_p
     assert proc.wait(timeout=120) != 0  # torchrun stops the other rank and reports the failure
     part = out / "jfhub-smoke" / "0.1.1"
     assert not (part / "manifest.json").exists()
-    left = sorted(p.name for p in (part / "data").iterdir())
-    assert 2 <= len(left) < 16
+    # A shard counts as done once its marker is written (after its bytes): the killed rank may
+    # leave a temporary file, and torchrun may stop the other rank between a shard and its marker.
+    marked = sorted(p.name for p in progress.glob("*.json"))
+    assert 2 <= len(marked) < 16
+    assert len(list((part / "data").iterdir())) >= len(marked)
 
     rerun = run_jfhub("build", recipe, "--out", out, "--no-progress", env=env_one_thread())
-    assert f"{len(left)} already done" in rerun.stdout, rerun.stdout
+    assert f"{len(marked)} already done" in rerun.stdout, rerun.stdout
     clean = tmp_path / "clean"
     run_jfhub("build", recipe, "--out", clean, "--no-progress", env=env_one_thread())
     assert tree_hashes(part) == tree_hashes(clean / "jfhub-smoke" / "0.1.1")
