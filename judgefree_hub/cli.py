@@ -359,13 +359,21 @@ def _summaries(paths) -> list:
                    "text (a short greedy answer, read as POPE's script reads it).")
 @click.option("--pope-per-image", type=click.IntRange(1),
               help="pope: present objects asked per image, and as many absent ones (default 3).")
+@click.option("--pope-counts", metavar="IC",
+              help="pope: count object frequency (popular) and co-occurrence (adversarial) on this IC dataset "
+                   "(Hub repo or build folder, e.g. the model's training data) instead of the evaluated one.")
+@click.option("--pope-counts-revision", metavar="REV", help="pope: revision of the --pope-counts dataset.")
+@click.option("--questions-out", type=click.Path(dir_okay=False),
+              help="pope: write the questions (JSONL, no labels) to answer elsewhere, then score with --answers; "
+                   "needs no --model.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Report folder (default eval/<model or file name>, with -<bench> but for ic).")
 @click.option("--compare", nargs=2, type=click.Path(dir_okay=False, exists=True),
               help="Compare two summary.json files (of one benchmark).")
 @output_options
 def evaluate(bench, ic, revision, model, model_revision, backend, captions, answers, prompt, max_new_tokens,
-             batch_size, device, seed, pope_reader, pope_per_image, out_dir, compare, progress, verbose) -> None:
+             batch_size, device, seed, pope_reader, pope_per_image, pope_counts, pope_counts_revision, questions_out,
+             out_dir, compare, progress, verbose) -> None:
     """Evaluate on an IC dataset, judge-free: caption scores (--bench ic: precision, recall, F1,
     CHAIR; --bench chair: CHAIR over COCO's 80 categories) or POPE's yes/no object questions
     (--bench pope)."""
@@ -384,9 +392,23 @@ def evaluate(bench, ic, revision, model, model_revision, backend, captions, answ
     given = answers if bench == "pope" else captions
     if (answers if bench != "pope" else captions):
         raise InputProblem(f"{other} is not for --bench {bench}: it takes {wanted} FILE")
-    if bench != "pope" and (pope_reader or pope_per_image):
-        raise InputProblem(f"--pope-reader and --pope-per-image are for --bench pope, not {bench}")
-    if not ic or bool(model) == bool(given):
+    pope_only = [flag for flag, value in (("--pope-reader", pope_reader), ("--pope-per-image", pope_per_image),
+                                          ("--pope-counts", pope_counts), ("--pope-counts-revision", pope_counts_revision),
+                                          ("--questions-out", questions_out)) if value]
+    if bench != "pope" and pope_only:
+        raise InputProblem(f"{' and '.join(pope_only)} {'is' if len(pope_only) == 1 else 'are'} for --bench pope, "
+                           f"not {bench}")
+    if pope_counts_revision and not pope_counts:
+        raise InputProblem("--pope-counts-revision is the revision of --pope-counts IC: give --pope-counts too")
+    if questions_out:
+        given_too = [flag for flag, value in (("--model", model), ("--answers", answers), ("--out", out_dir),
+                                              ("--pope-reader", pope_reader)) if value]
+        if given_too:
+            raise InputProblem(f"--questions-out only writes the questions (to answer elsewhere): drop "
+                               f"{', '.join(given_too)}")
+        if not ic:
+            raise InputProblem("--questions-out needs --ic DATASET: the questions are about its images")
+    elif not ic or bool(model) == bool(given):
         raise InputProblem(f"give --ic DATASET and exactly one of --model MODEL or {wanted} FILE (or --compare A B)")
     if bench == "pope" and prompt is not None and "{object}" not in prompt:
         raise InputProblem(f"--prompt for --bench pope is the question and needs {{object}}, got {prompt!r}")
@@ -396,12 +418,22 @@ def evaluate(bench, ic, revision, model, model_revision, backend, captions, answ
     from .evals.captions import CAPTION_TOKENS
     from .ic import eval_model_spec
 
+    options = EvalOptions(seed=seed, prompt=prompt, max_new_tokens=max_new_tokens, pope_reader=pope_reader or "logits",
+                          pope_per_image=pope_per_image or 3, pope_counts=pope_counts,
+                          pope_counts_revision=pope_counts_revision, show_progress=progress)
+    if questions_out:
+        from .evals.pope import export_questions
+
+        try:
+            n = export_questions(ic, revision, options, Path(questions_out))
+        except (JfhubError, OSError) as e:  # a source that cannot be read, a file that cannot be written
+            raise RunProblem(str(e)) from None
+        click.echo(f"wrote {n} POPE questions to {questions_out}")
+        return
     spec = None
     if model:
         tokens = max_new_tokens or CAPTION_TOKENS  # POPE's text reader has its own default
         spec = eval_model_spec(model, model_revision, device, batch_size, tokens, backend)
-    options = EvalOptions(seed=seed, prompt=prompt, max_new_tokens=max_new_tokens, pope_reader=pope_reader or "logits",
-                          pope_per_image=pope_per_image or 3, show_progress=progress)
     try:
         report = run_eval(bench, ic, revision, Responses(spec, Path(given) if given else None), options)
     except JfhubError as e:

@@ -2,7 +2,8 @@
 
 Round 0 only evaluates the seed model. Round r builds the recipe with round r-1's model as
 `model.id` (version `<version>-round.<r>`), trains DPO on those pairs from that model (the
-frozen reference is the same model, as in the paper's iterations), and captions the IC set.
+frozen reference is the same model, as in the paper's iterations), and captions the IC set
+(round-<r>/eval/: what `jfhub eval --bench ic` writes, so `jfhub eval --compare` takes it).
 Every step is the one the CLI runs (builder, trainer, evaluator), so it works the same with a
 7B model on a GPU. A round's `result.json` is written last: a rerun with the same settings
 skips finished rounds and resumes the rest; other settings in the same folder are refused.
@@ -123,15 +124,17 @@ def merge_lora(adapter_dir: Path, base: str, out: Path) -> Path:
 
 
 def evaluate_model(spec: LoopSpec, items, model: str, out: Path, show_progress: bool = False) -> dict:
-    """Caption the IC set with `model`, score it, write the reports; the summary."""
-    from .ic import caption_images, eval_model_spec, score_all, write_reports
+    """Caption the IC set with `model` and score it as `jfhub eval --bench ic` does (the same
+    code, so the summary carries "bench" and the same meta, and --compare reads it); the
+    reports are written to `out`. Returns summary.json's content."""
+    from .evals import EvalOptions, Responses, evaluate
+    from .ic import eval_model_spec
 
     mspec = eval_model_spec(model, None, spec.eval_device, spec.eval_batch_size, spec.eval_max_new_tokens)
-    captions = caption_images(items, mspec, spec.eval_prompt, show_progress=show_progress)
-    scores, summary = score_all(items, captions)
-    write_reports(out, scores, summary, {"ic": spec.ic, "revision": spec.ic_revision, "model": model,
-                                         "prompt": spec.eval_prompt or items[0].caption_prompt})
-    return summary
+    report = evaluate("ic", spec.ic, spec.ic_revision, Responses(model=mspec),
+                      EvalOptions(prompt=spec.eval_prompt, show_progress=show_progress), items=items)
+    report.write(out)
+    return report.summary
 
 
 def _scores(summary: dict) -> dict[str, Optional[float]]:

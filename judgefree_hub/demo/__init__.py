@@ -47,8 +47,9 @@ DESCRIPTIONS = {
     "tiny-llava": "a 0.8M-parameter LLaVA-architecture model with RANDOM weights (pipeline tests only)",
     "tiny-clip": "a 3.4M-parameter open_clip model with RANDOM weights (pipeline tests only)",
     "world-llava": ("a small LLaVA-1.5-architecture describer trained by jfhub on the procedural shape "
-                    "world's biased train split (10% of examples text-only; seeded, CPU; shipped as float16 "
-                    "weights); it names absent partners of co-occurring shapes"),
+                    "world's biased train split to caption and to answer yes/no shape questions (a quarter of the image "
+                    "examples; 10% of captions text-only; seeded, CPU; shipped as float16 weights); it names absent "
+                    "partners of co-occurring shapes"),
     "world-clip": ("a small open_clip model trained contrastively by jfhub on unbiased world scenes (another world seed), "
                    "with hard negative captions (seeded, CPU; shipped as float16 weights)"),
     "tiny-llava-next": "a tiny LLaVA-NeXT (anyres) model with RANDOM weights (backend tests only)",

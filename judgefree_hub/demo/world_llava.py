@@ -30,12 +30,16 @@ from judgefree_hub.demo.training import fit
 from judgefree_hub.demo.world_clip import MODEL_CFG as CLIP_MODEL_CFG
 from judgefree_hub.seeding import derive_seed
 from judgefree_hub.seeding import rng as named_rng
-from judgefree_hub.world import WorldConfig, describe, render, scene_at
+from judgefree_hub.world import SHAPES, Scene, WorldConfig, describe, render, scene_at
 
 IMAGE_SIZE = 96
 PATCH_SIZE = CLIP_MODEL_CFG["vision_cfg"]["patch_size"]  # the tower is world-clip's
 PROMPTS = ("Describe the image.", "Describe this image in detail.", "What is in this picture?",
            "Give a short caption.")
+# yes/no object questions, POPE's own template first: the describer answers them as LLaVA's
+# instruction mix (VQAv2, GQA) taught LLaVA to, so `jfhub eval --bench pope` has something to read
+QUESTIONS = ("Is there a {object} in the image?", "Does the image show a {object}?")
+ANSWERS = ("Yes", "No")
 VOCAB_SIZE = 400
 
 
@@ -55,6 +59,11 @@ class DescriberTraining:
     learning_rate: float = 2e-3
     warmup_steps: int = 100
     text_only_share: float = 0.1
+    # a share of the image examples is a yes/no question about one shape, half on a shape in
+    # the scene, half on one that is not (drawn uniformly): on the biased train split a pair's
+    # partner is mostly there, so the describer can learn to say yes to it on sight of the
+    # other member, the bias POPE's adversarial setting probes
+    question_share: float = 0.25
     # which vision features the projector reads: LLaVA-1.5 takes the penultimate layer (-2)
     # without the class token ("default"); this describer keeps the class token too ("full"),
     # a summary of the scene beside world-clip's 3x3 patch grid
@@ -110,12 +119,13 @@ def make_config(vocab_size: int, bos: int, eos: int, pad: int, image_token_id: i
                        projector_hidden_act="gelu")
 
 
-def corpus(config: WorldConfig, n: int = 2000) -> list[str]:
-    """Tokenizer corpus: the chat frame with every prompt, and n train captions."""
+def corpus(spec: DescriberTraining, n: int = 2000) -> list[str]:
+    """Tokenizer corpus: the chat frame with every prompt and question, and the first n
+    training examples' answers (questions in their training share, so " Yes" and " No" get
+    their own tokens, as a real LLM's vocabulary has them)."""
     lines = [f"USER: <image>\n{p} ASSISTANT:" for p in PROMPTS]
-    for i in range(n):
-        caption = describe(scene_at(config, "train", i), named_rng(config.seed, "world-caption", "train", str(i)))
-        lines.append("ASSISTANT: " + caption)
+    lines += [f"USER: <image>\n{q.format(object=s)} ASSISTANT:" for q in QUESTIONS for s in SHAPES]
+    lines += ["ASSISTANT: " + example(spec, i).answer for i in range(n)]
     return lines
 
 
@@ -127,25 +137,53 @@ def make_processor(tokenizer, feature_strategy: str) -> LlavaProcessor:
                           chat_template=tokenizer.chat_template)
 
 
+@dataclass(frozen=True)
+class Example:
+    """One training example: a train-split scene, whether its image is shown, the user's text
+    and the answer the loss is on."""
+
+    scene: Scene
+    with_image: bool
+    prompt: str
+    answer: str
+
+
+def example(spec: DescriberTraining, index: int) -> Example:
+    """Example `index`, from its own named generators (the same whatever the batch size): a
+    yes/no question with probability `question_share` (always with the image), else a caption,
+    text-only with probability `text_only_share`."""
+    seed = spec.world.seed
+    scene = scene_at(spec.world, "train", index)
+    ask = named_rng(seed, "world-question", str(index))
+    if ask.random() < spec.question_share:
+        present = sorted({o.shape for o in scene.objects})
+        absent = [s for s in SHAPES if s not in present]
+        yes = not absent or ask.random() < 0.5
+        pool = present if yes else absent
+        shape = pool[int(ask.integers(len(pool)))]
+        question = QUESTIONS[int(ask.integers(len(QUESTIONS)))].format(object=shape)
+        return Example(scene, True, question, ANSWERS[0] if yes else ANSWERS[1])
+    gen = named_rng(seed, "world-caption", "train", str(index))
+    with_image = named_rng(seed, "world-text-only", str(index)).random() >= spec.text_only_share
+    prompt = PROMPTS[int(gen.integers(len(PROMPTS)))]
+    return Example(scene, with_image, prompt, describe(scene, gen))
+
+
 def _batch(processor: LlavaProcessor, spec: DescriberTraining, step: int) -> dict[str, torch.Tensor]:
     """Step `step`'s examples: prompt ids (with image tokens, unless the example is text-only) +
-    caption ids + EOS, loss on the caption only; the prompt is rendered by the chat template
+    answer ids + EOS, loss on the answer only; the prompt is rendered by the chat template
     exactly as at generation time."""
     tok = processor.tokenizer
     images, prompts, answers = [], [], []
     for j in range(spec.batch_size):
-        index = step * spec.batch_size + j
-        scene = scene_at(spec.world, "train", index)
-        gen = named_rng(spec.world.seed, "world-caption", "train", str(index))
-        with_image = named_rng(spec.world.seed, "world-text-only", str(index)).random() >= spec.text_only_share
-        prompt = PROMPTS[int(gen.integers(len(PROMPTS)))]
-        content = [{"type": "text", "text": prompt}]
-        if with_image:
-            images.append(render(scene, IMAGE_SIZE))
+        ex = example(spec, step * spec.batch_size + j)
+        content = [{"type": "text", "text": ex.prompt}]
+        if ex.with_image:
+            images.append(render(ex.scene, IMAGE_SIZE))
             content.insert(0, {"type": "image"})
         chat = [{"role": "user", "content": content}]
         prompts.append(processor.apply_chat_template(chat, add_generation_prompt=True))
-        answers.append(" " + describe(scene, gen))
+        answers.append(" " + ex.answer)
     enc = processor(text=prompts, images=images or None, padding=False)
     rows, labels = [], []
     for prompt_ids, answer in zip(enc["input_ids"], answers):
@@ -170,7 +208,7 @@ def train_describer(spec: DescriberTraining, vision: Optional[dict] = None, show
                     log_every: int = 100) -> tuple[LlavaForConditionalGeneration, LlavaProcessor, list[float]]:
     """Train (vision tower from `vision` weights, frozen; else trained too); returns the model,
     its processor and the mean loss every `log_every` steps."""
-    tokenizer = build_tokenizer(corpus(spec.world), VOCAB_SIZE)
+    tokenizer = build_tokenizer(corpus(spec), VOCAB_SIZE)
     processor = make_processor(tokenizer, spec.feature_strategy)
     config = make_config(len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id,
                          tokenizer.pad_token_id, tokenizer.convert_tokens_to_ids(tokenizer.image_token),

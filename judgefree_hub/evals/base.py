@@ -53,6 +53,11 @@ class EvalOptions:
     """Longest caption (default 128) or POPE text answer (default 8)."""
     pope_reader: str = "logits"
     pope_per_image: int = 3
+    pope_counts: Optional[str] = None
+    """POPE: the IC dataset (build folder or Hub repo) whose annotations give popular its
+    frequencies and adversarial its co-occurrences, e.g. the model's training data (default:
+    the evaluated set's own)."""
+    pope_counts_revision: Optional[str] = None
     show_progress: bool = False
 
 

@@ -6,17 +6,25 @@ synonyms). Per image, up to k present objects (k = 3 as in POPE) are asked as "y
 and as many absent ones as "no" questions, in three settings that differ only in the absent
 ones: `random` (uniform among the dataset's objects absent from the image), `popular` (the
 dataset's most frequent objects, absent from the image, most frequent first) and `adversarial`
-(absent objects that co-occur most often with the image's objects, counted from the same
-annotations; ties by frequency, then name). An image with fewer absent candidates than present
-objects gets fewer "yes" questions too, so every image is balanced. The "yes" objects of an
-image are drawn from (seed, "present", image id) and are the same in all three settings (as in
-POPE); the random "no" objects from (seed, "random", image id): deterministic per seed and
-independent of the images' order. An object counts as in the image when any of its forms (its
-names and synonyms across the dataset, and the vocabulary object they name) is a form of one
-of the image's objects, or the object an attribute or count is `of`: so no object that is in the
-image is ever asked as "no" (a doubtful one is not asked at all). Scene filler ("background")
-is never asked. The question is POPE's literal template, "Is there a {object} in the image?"
-("a" also before a vowel, as POPE writes it); `--prompt` replaces it.
+(absent objects that co-occur most often with the image's objects; ties by frequency, then
+name). Frequency and co-occurrence are counted on the evaluated set's own annotations, or, with
+`--pope-counts IC`, on another IC dataset's (e.g. the model's training data: the co-occurrences
+a model may have learnt need not hold in an unbiased evaluation set). Presence and absence per
+image always come from the evaluated set; an object of the counts set counts for the evaluated
+object of the same key (else for the first that shares a form with it), and an evaluated object
+the counts set lacks counts 0. The summary's meta names the counts set, revision and commit
+(`counts_source`, null for the evaluated set itself). An image with fewer absent candidates
+than present objects gets fewer "yes" questions too, so every image is balanced. The "yes"
+objects of an image are drawn from (seed, "present", image id) and are the same in all three
+settings (as in POPE); the random "no" objects from (seed, "random", image id): deterministic
+per seed and independent of the images' order. An object counts as in the image when any of
+its forms (its names and synonyms across the dataset, and the vocabulary object they name) is a
+form of one of the image's objects, or the object an attribute or count is `of`: so no object
+that is in the image is ever asked as "no" (a doubtful one is not asked at all). Scene filler
+("background") is never asked. The question is POPE's literal template, "Is there a {object}
+in the image?" ("a" also before a vowel, as POPE writes it); `--prompt` replaces it.
+`--questions-out FILE` writes the questions without labels ({question_id, image_id, setting,
+object, question}) to be answered elsewhere and scored with `--answers`.
 
 **Answers**, by one of two readers of a model, or from a file:
 - `logits`: the next-token scores after the chat prompt with the image. Yes wins when the best
@@ -39,7 +47,7 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional, Protocol, Sequence
 
 from ..errors import ModelLoadError, SourceError
 from .base import (
@@ -60,7 +68,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from ..backends import Branch
-    from ..ic import ICItem
+    from ..ic import Element, ICItem
 
 SETTINGS = ("random", "popular", "adversarial")
 TEMPLATE = "Is there a {object} in the image?"
@@ -85,10 +93,13 @@ class Question:
     text: str
     label: str
 
-    def to_json(self) -> dict:
+    def to_json(self, label: bool = True) -> dict:
         """As a line of per_question.jsonl: question_id (the id --answers files use), image_id,
-        setting, object, question (the text) and label."""
+        setting, object, question (the text) and label; without the label for --questions-out
+        (questions to answer elsewhere must not carry their answer)."""
         out = asdict(self)
+        if not label:
+            del out["label"]
         return {"question_id": out.pop("id"), "question": out.pop("text"), **out}
 
 
@@ -113,9 +124,10 @@ class ObjectIndex:
     blocked: Mapping[str, frozenset[str]]
     """image id -> every form of every object in the image (and of what its elements are `of`)."""
     frequency: Mapping[str, int]
-    """key -> number of images the object is annotated in."""
+    """key -> number of images the object is annotated in (of the counts set, when given: 0 for
+    an object it lacks)."""
     cooccur: Mapping[tuple[str, str], int]
-    """(a, b) -> number of images annotated with both (symmetric)."""
+    """(a, b) -> number of images annotated with both (symmetric; of the counts set, when given)."""
 
     def absent(self, image_id: str) -> list[str]:
         """Keys of the dataset's objects that are surely not in the image, sorted."""
@@ -123,8 +135,9 @@ class ObjectIndex:
         return [k for k in sorted(self.names) if k not in present and not self.forms[k] & blocked]
 
 
-def index_objects(items: Sequence["ICItem"]) -> ObjectIndex:
-    """Count the objects of a dataset's annotations (see the module docstring)."""
+def index_objects(items: Sequence["ICItem"], counts: Optional[Sequence["ICItem"]] = None) -> ObjectIndex:
+    """Index the objects of a dataset's annotations; frequency and co-occurrence counted on
+    `counts` when given, else on `items` (see the module docstring)."""
     from ..ic.evaluate import NOT_OBJECT_WORDS, dataset_vocabulary
     from ..ic.vocab import load_vocabulary
 
@@ -135,35 +148,60 @@ def index_objects(items: Sequence["ICItem"]) -> ObjectIndex:
         obj = vocab.canonical(form)
         return out | {obj} if obj else out
 
+    def objects(it: "ICItem") -> Iterator[tuple[str, "Element"]]:
+        """(key, element) of each object element POPE may ask about."""
+        for e in it.truth.elements:
+            key = object_key(e.name)
+            if e.kind == "object" and key and e.name not in NOT_OBJECT_WORDS and key not in NOT_OBJECT_WORDS:
+                yield key, e
+
     spellings: dict[str, Counter] = {}
     forms: dict[str, set[str]] = {}
     present: dict[str, dict[str, str]] = {}
     blocked: dict[str, frozenset[str]] = {}
-    frequency: Counter = Counter()
-    cooccur: Counter = Counter()
     for it in items:
         here: dict[str, str] = {}
         seen: set[str] = set()
         for e in it.truth.elements:
             if e.of:
                 seen |= keys(e.of)
-            if e.kind != "object":
-                continue
-            for f in e.forms:
-                seen |= keys(f)
-            key = object_key(e.name)
-            if not key or e.name in NOT_OBJECT_WORDS or key in NOT_OBJECT_WORDS:
-                continue
+            if e.kind == "object":
+                for f in e.forms:
+                    seen |= keys(f)
+        for key, e in objects(it):
             here.setdefault(key, e.name)
             spellings.setdefault(key, Counter())[e.name] += 1
             forms.setdefault(key, set()).update(*(keys(f) for f in e.forms))
         present[it.truth.id] = here
         blocked[it.truth.id] = frozenset(seen)
-        frequency.update(list(here))
-        cooccur.update((a, b) for a in here for b in here if a != b)
     names = {k: min(c, key=lambda s: (-c[s], s)) for k, c in spellings.items()}
-    return ObjectIndex(names, present, {k: frozenset(v) for k, v in forms.items()}, blocked, dict(frequency),
-                       dict(cooccur))
+    if counts is None:
+        frequency, cooccur = _tally(present.values())
+    else:
+        owner: dict[str, str] = {}  # form -> the first evaluated object (by key) that has it
+        for k in sorted(forms):
+            for f in forms[k]:
+                owner.setdefault(f, k)
+
+        def resolve(key: str, e: "Element") -> Optional[str]:
+            if key in names:
+                return key
+            return next((owner[f] for f in sorted(set().union(*(keys(x) for x in e.forms))) if f in owner), None)
+
+        frequency, cooccur = _tally({k for k in (resolve(key, e) for key, e in objects(it)) if k} for it in counts)
+        frequency = {k: frequency.get(k, 0) for k in sorted(names)}
+    return ObjectIndex(names, present, {k: frozenset(v) for k, v in forms.items()}, blocked, frequency, cooccur)
+
+
+def _tally(images: Iterable[Iterable[str]]) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    """(frequency, co-occurrence) of object keys over images, each image's keys counted once."""
+    frequency: Counter = Counter()
+    cooccur: Counter = Counter()
+    for here in images:
+        keys = set(here)
+        frequency.update(keys)
+        cooccur.update((a, b) for a in keys for b in keys if a != b)
+    return dict(frequency), dict(cooccur)
 
 
 def _question(image_id: str, setting: str, name: str, template: str, label: str) -> Question:
@@ -199,11 +237,13 @@ def image_questions(index: ObjectIndex, image_id: str, setting: str, seed: int =
 
 
 def pope_questions(items: Sequence["ICItem"], seed: int = 0, per_image: int = PER_IMAGE,
-                   settings: Sequence[str] = SETTINGS, template: str = TEMPLATE) -> list[Question]:
-    """Every question of every setting, settings in the order given, images in dataset order."""
+                   settings: Sequence[str] = SETTINGS, template: str = TEMPLATE,
+                   counts: Optional[Sequence["ICItem"]] = None) -> list[Question]:
+    """Every question of every setting, settings in the order given, images in dataset order;
+    `counts`: the IC items whose annotations give popular and adversarial their counts."""
     if "{object}" not in template:
         raise ValueError(f"a POPE question template needs {{object}}, got {template!r}")
-    index = index_objects(items)
+    index = index_objects(items, counts)
     if not index.names:
         raise SourceError("the IC dataset has no object elements: POPE asks about objects")
     out = [q for setting in settings for it in items
@@ -212,6 +252,46 @@ def pope_questions(items: Sequence["ICItem"], seed: int = 0, per_image: int = PE
         raise SourceError("no POPE question can be asked: no image has an object that the dataset's other "
                           "objects could stand against (each image needs one present and one absent object)")
     return out
+
+
+@dataclass(frozen=True)
+class CountsSource:
+    """The IC dataset that gave popular and adversarial their counts, pinned: the summary's
+    meta "counts_source"."""
+
+    ic: str
+    revision: Optional[str]
+    commit: Optional[str]
+    """As `dataset_commit` gives it: what the counts depend on, for a rerun to match."""
+
+
+def question_set(items: Sequence["ICItem"], options: EvalOptions) -> tuple[list[Question], Optional[CountsSource]]:
+    """The questions a run with `options` asks (the counts set loaded when given): one function
+    for scoring and for --questions-out, so the exported ids are the ones --answers needs."""
+    from ..ic import load_ic
+    from .run import dataset_commit
+
+    counts, source = None, None
+    if options.pope_counts is not None:
+        counts = load_ic(options.pope_counts, options.pope_counts_revision)
+        source = CountsSource(options.pope_counts, options.pope_counts_revision,
+                              dataset_commit(options.pope_counts, options.pope_counts_revision))
+    questions = pope_questions(items, options.seed, options.pope_per_image, template=options.prompt or TEMPLATE,
+                               counts=counts)
+    return questions, source
+
+
+def export_questions(ic: str, revision: Optional[str], options: EvalOptions, path: Path) -> int:
+    """Write the questions of a run on `ic` without labels, one JSON object a line (the
+    question_id is what an --answers file answers); the number written."""
+    from ..ic import load_ic
+    from .base import write_jsonl
+
+    questions, _ = question_set(load_ic(ic, revision), options)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_jsonl(path, [q.to_json(label=False) for q in questions])
+    return len(questions)
 
 
 # -- answers -----------------------------------------------------------------------------
@@ -418,7 +498,7 @@ class PopeBench(Benchmark):
         if options.pope_reader not in READERS:
             raise ValueError(f"unknown POPE reader {options.pope_reader!r}; known: {', '.join(READERS)}")
         template = options.prompt or TEMPLATE
-        questions = pope_questions(items, options.seed, options.pope_per_image, template=template)
+        questions, counts = question_set(items, options)
         meta_options: dict[str, Any] = {"per_image": options.pope_per_image, "template": template,
                                         "settings": list(SETTINGS)}
         if responses.file is not None:
@@ -438,7 +518,8 @@ class PopeBench(Benchmark):
                     "yes_logprob": replies[q.id].yes_logprob, "no_logprob": replies[q.id].no_logprob}
                    for q in questions]
         summary = summarize(questions, {q: r.answer for q, r in replies.items()}, len(items))
-        return BenchResult(summary, records, {"reader": reader, "prompt": template, "options": meta_options})
+        return BenchResult(summary, records, {"reader": reader, "prompt": template, "options": meta_options,
+                                              "counts_source": asdict(counts) if counts else None})
 
     def _ask_model(self, items: Sequence["ICItem"], questions: Sequence[Question], responses: Responses,
                    options: EvalOptions) -> tuple[dict[str, Reply], dict]:
@@ -475,6 +556,10 @@ class PopeBench(Benchmark):
         footer = (f"{c['questions']} questions on {c['images_asked']} of {c['images']} images (up to "
                   f"{options.get('per_image', '?')} yes + as many no per image), seed {meta.get('seed', '?')}; "
                   f"reader: {reader}")
+        counts = meta.get("counts_source")
+        if isinstance(counts, dict):
+            at = f" @ {counts['revision']}" if counts.get("revision") else ""
+            footer += f"; popular and adversarial counted on {counts.get('ic')}{at}"
         return grid(rows) + "\n\n" + footer
 
     def compare(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> list[CompareRow]:
@@ -492,7 +577,7 @@ def _setting(summary: Mapping[str, Any], setting: str, metric: str) -> Optional[
     return value.get(metric) if isinstance(value, dict) else None
 
 
-__all__ = ["AnswerTokens", "Ask", "METRICS", "NO_FORMS", "ObjectIndex", "PER_IMAGE", "PopeBench", "Question",
-           "READERS", "Reply", "SETTINGS", "TEMPLATE", "YES_FORMS", "host_scores", "image_questions",
-           "index_objects", "logits_replies", "object_key", "parse_answer", "pope_metrics", "pope_questions",
-           "read_answers", "summarize", "text_replies", "yes_no_scores"]
+__all__ = ["AnswerTokens", "Ask", "CountsSource", "METRICS", "NO_FORMS", "ObjectIndex", "PER_IMAGE", "PopeBench",
+           "Question", "READERS", "Reply", "SETTINGS", "TEMPLATE", "YES_FORMS", "export_questions", "host_scores",
+           "image_questions", "index_objects", "logits_replies", "object_key", "parse_answer", "pope_metrics",
+           "pope_questions", "question_set", "read_answers", "summarize", "text_replies", "yes_no_scores"]

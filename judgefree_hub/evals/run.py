@@ -1,14 +1,18 @@
-"""One evaluation end to end, as `jfhub eval --bench NAME` runs it: load the IC dataset, run the
-benchmark, and write summary.json (with "bench" and "meta") and the per-unit JSONL."""
+"""One evaluation end to end, as `jfhub eval --bench NAME` (and `jfhub loop`, every round) runs it:
+load the IC dataset, run the benchmark, and write summary.json (with "bench" and "meta") and the
+per-unit JSONL."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from .base import BENCHMARKS, Benchmark, EvalOptions, Responses, write_jsonl
+
+if TYPE_CHECKING:
+    from ..ic import ICItem
 
 
 @dataclass
@@ -50,13 +54,14 @@ def dataset_commit(source: str, revision: Optional[str]) -> Optional[str]:
 
 
 def evaluate(bench: str, ic: str, revision: Optional[str], responses: Responses,
-             options: Optional[EvalOptions] = None) -> Report:
-    """Run benchmark `bench` on the IC dataset `ic` (a build folder, or a Hub repo at `revision`)."""
+             options: Optional[EvalOptions] = None, items: Optional[Sequence["ICItem"]] = None) -> Report:
+    """Run benchmark `bench` on the IC dataset `ic` (a build folder, or a Hub repo at `revision`);
+    `items`: that dataset already loaded (`jfhub loop` loads it once for all its rounds)."""
     from ..ic import load_ic
 
     options = options or EvalOptions()
     benchmark = BENCHMARKS.get(bench)()
-    items = load_ic(ic, revision)
+    items = load_ic(ic, revision) if items is None else items
     result = benchmark.run(items, responses, options)
     model = responses.model
     meta = {

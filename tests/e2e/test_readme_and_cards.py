@@ -131,7 +131,7 @@ def test_readme_leaves_no_hub_setting_and_no_server(readme_run):
 CARD_MODELS = {"llava-hf/llava-1.5-7b-hf": "demo:tiny-llava", "your-org/llava-7b-judgefree": "runs/demo-dpo"}
 CARDS = {  # card -> (the build or output folder, relative to the README's folder; pushed as)
     "preference card (smoke, pushed by the README)": ("out/jfhub-smoke/0.1.0", None),
-    "preference card (demo)": ("out/jfhub-demo/0.5.0", "demo-org/jfhub-demo"),
+    "preference card (demo)": ("out/jfhub-demo/0.6.0", "demo-org/jfhub-demo"),
     "IC card (starter set)": ("out/jfhub-ic-starter/0.1.0", "demo-org/jfhub-ic-starter"),
     "model card (LoRA from jfhub train)": ("runs/demo-dpo", None),
 }

@@ -25,7 +25,7 @@ def world_ic(tmp_path_factory):
 
 def test_demo_builds_meaningful_pairs_with_trained_models(tmp_path):
     proc = jfhub("build", DEMO, "--out", tmp_path, "--no-progress")
-    root = tmp_path / "jfhub-demo" / "0.5.0"
+    root = tmp_path / "jfhub-demo" / "0.6.0"
     stats = json.loads((root / "stats.json").read_text())
     assert stats["samples"] == 256 and stats["pairs"] > 64, proc.stdout
     card = (root / "README.md").read_text()
@@ -64,7 +64,7 @@ def test_loop_runs_rounds_and_resumes(tmp_path, world_ic):
     assert results[1]["model"] == str(out / "round-1" / "model")
     assert (out / "round-1" / "dpo" / "adapter_config.json").is_file()
     assert (out / "round-1" / "model" / "config.json").is_file()
-    assert (out / "round-1" / "pairs" / "jfhub-demo" / "0.5.0-round.1" / "manifest.json").is_file()
+    assert (out / "round-1" / "pairs" / "jfhub-demo" / "0.6.0-round.1" / "manifest.json").is_file()
     assert (out / "results.png").is_file()
     again = jfhub(*args)
     assert "round 0: done before" in again.stdout and "round 1: done before" in again.stdout
@@ -77,8 +77,9 @@ def test_reduced_experiment_raises_precision_and_the_seed_shows_the_planted_bias
     """The reduced experiment CI runs (benchmarks/self_improvement.py --quick: full method, one
     round, seed 0): the seed describer names an absent co-occurrence partner far more often than
     any other absent shape, and one round of the method raises precision on the held-out IC
-    scenes while naming absent partners less often. At seed 0 the README measures +1.0
-    precision; over seeds 0-4 it ranged from +0.3 to +1.5."""
+    scenes while naming absent partners less often. At seed 0 the README measures +0.8
+    precision; over seeds 0-4, +0.4 [+0.1, +0.8]. Both rows carry POPE's three
+    accuracies, and round 1 its change of adversarial accuracy with a paired bootstrap interval."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import self_improvement as si
 
@@ -86,7 +87,10 @@ def test_reduced_experiment_raises_precision_and_the_seed_shows_the_planted_bias
                            "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stderr == ""  # the table is the output: no library bars or logs
-    row = next(line for line in proc.stdout.splitlines() if line.startswith("| round 1, full method |"))
+    lines = proc.stdout.splitlines()
+    head = table_cells(next(line for line in lines if line.startswith("| model |")))
+    seed_row, row = (dict(zip(head, table_cells(next(line for line in lines if line.startswith(f"| {label} |"))),
+                              strict=True)) for label in ("seed (demo:world-llava)", "round 1, full method"))
     run = tmp_path / "seed-0"
     results = json.loads((run / "full" / "results.json").read_text())
     assert [r["round"] for r in results] == [0, 1] and results[1]["pairs"] > 64
@@ -96,8 +100,28 @@ def test_reduced_experiment_raises_precision_and_the_seed_shows_the_planted_bias
     before, after = (r["scores"]["precision"] for r in results)
     assert after > before, proc.stdout
     # the row's change of precision and its paired bootstrap interval: "+1.3 [+0.6, +2.0]"
-    d_precision = row.split(" | ")[-2]
-    mean, lo, hi = map(float, d_precision.replace("[", "").replace("]", "").replace(",", "").split())
+    mean, lo, hi = interval_cell(row["d precision [95%]"])
     assert lo <= mean <= hi and mean == pytest.approx(100 * (after - before), abs=0.051), row
     partner_after, _ = si.cooccurrence_rates(run / "full" / "round-1" / "eval", manifest)
     assert partner_after < partner, (partner, partner_after)
+    # POPE of both rows (on the first 200 IC scenes under --quick), counted on the train split
+    for values in (seed_row, row):
+        for setting in ("random", "popular", "adversarial"):
+            assert 0 <= float(values[f"POPE {setting}"]) <= 100, values
+    pope = [json.loads((run / "full" / f"round-{r}" / "eval-pope" / "summary.json").read_text()) for r in (0, 1)]
+    assert all(p["counts"]["images"] == 200 and p["meta"]["counts_source"]["ic"].startswith(str(run / "ic-train"))
+               for p in pope)
+    mean, lo, hi = interval_cell(row["d POPE adversarial [95%]"])
+    change = 100 * (pope[1]["settings"]["adversarial"]["accuracy"] - pope[0]["settings"]["adversarial"]["accuracy"])
+    assert lo <= mean <= hi and mean == pytest.approx(change, abs=0.051), row
+    assert seed_row["d POPE adversarial [95%]"] == ""
+
+
+def table_cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def interval_cell(text: str) -> tuple[float, float, float]:
+    """"+1.3 [+0.6, +2.0]" -> (1.3, 0.6, 2.0)."""
+    mean, lo, hi = map(float, text.replace("[", "").replace("]", "").replace(",", "").split())
+    return mean, lo, hi

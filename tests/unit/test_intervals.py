@@ -77,3 +77,42 @@ def test_paired_bootstrap_is_centred_on_the_difference_and_covers_it(iv):
     assert iv.paired_bootstrap(a, b, resamples=1000, seed=0) == out  # seeded
     with pytest.raises(ValueError, match="not on the same images"):
         iv.paired_bootstrap(a, iv.ImageCounts.from_rows(before[1:]))
+
+
+def pope_records(seed: int, n: int, right: float):
+    """per_question.jsonl records of a POPE run: 2-6 questions of each setting per image, each
+    answered right with probability `right`."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for i in range(n):
+        for setting in ("random", "adversarial"):
+            for k in range(2 * int(rng.integers(1, 4))):
+                label = "yes" if k % 2 == 0 else "no"
+                answer = label if rng.random() < right else ("no" if label == "yes" else "yes")
+                records.append({"question_id": f"img-{i:03d}:{setting}:o{k}", "image_id": f"img-{i:03d}",
+                                "setting": setting, "label": label, "answer": answer})
+    return records
+
+
+def test_pope_accuracy_counts_equal_the_benchmark_s_and_bootstrap_over_images(iv):
+    from judgefree_hub.evals.pope import pope_metrics
+
+    before = pope_records(3, 150, right=0.6)
+    counts = iv.AnswerCounts.from_records(before, "adversarial")
+    adversarial = [r for r in before if r["setting"] == "adversarial"]
+    want = pope_metrics([r["label"] for r in adversarial], [r["answer"] for r in adversarial])["accuracy"]
+    assert counts.scores(np.ones((1, 150)))["accuracy"][0] == pytest.approx(want, abs=5e-5)
+    assert counts.asked.sum() == len(adversarial) and len(counts.ids) == 150
+    after = [dict(r) for r in before]
+    for r in after[::3]:  # a third of the questions now answered right
+        r["answer"] = r["label"]
+    b = iv.AnswerCounts.from_records(after, "adversarial", counts.ids)
+    out = iv.paired_bootstrap(counts, b, resamples=1000, seed=0)
+    assert set(out) == {"accuracy"}
+    acc = out["accuracy"]
+    gain = b.correct.sum() / b.asked.sum() - counts.correct.sum() / counts.asked.sum()
+    assert acc.mean == pytest.approx(gain) and 0 < acc.lo <= acc.mean <= acc.hi and acc.n == 150
+    same = iv.paired_bootstrap(counts, counts, resamples=200)["accuracy"]
+    assert same.mean == 0 and same.lo == 0 == same.hi
+    with pytest.raises(ValueError, match="no adversarial question for image"):
+        iv.AnswerCounts.from_records(after[:-20], "adversarial", counts.ids + ("img-999",))

@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 
 from judgefree_hub.errors import ConfigError
-from judgefree_hub.loop import LoopSpec, RoundResult, _check_settings, results_table, round_recipe, write_results
+from judgefree_hub.loop import (
+    LoopSpec,
+    RoundResult,
+    _check_settings,
+    results_table,
+    round_recipe,
+    write_results,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,3 +102,37 @@ def test_results_plot_has_one_panel_per_metric_including_pairs_reversed(tmp_path
 
     with Image.open(tmp_path / "results.png") as im:
         assert im.size == (900, 520)  # 2 x 3 panels
+
+
+def test_a_round_s_eval_is_what_jfhub_eval_bench_ic_writes(tmp_path, monkeypatch):
+    """round-N/eval/summary.json says "bench": "ic" with `jfhub eval --bench ic`'s meta (the same
+    code; captions faked, no model), and `jfhub eval --compare` takes two of them."""
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from judgefree_hub import ic
+    from judgefree_hub.cli import main
+    from judgefree_hub.evals import EvalOptions, Responses, evaluate
+    from judgefree_hub.ic import evaluate as ic_evaluate
+    from judgefree_hub.ic.score import Element, ImageTruth
+    from judgefree_hub.loop import evaluate_model
+
+    items = [ic.ICItem(ImageTruth(i, "d", (Element(name, (), "object"),)), Image.new("RGB", (4, 4)), "Describe.")
+             for i, name in (("a", "dog"), ("b", "cat"))]
+    captions = {"a": "A dog.", "b": "A dog and a cat."}
+    monkeypatch.setattr(ic_evaluate, "caption_images", lambda items, spec, prompt=None, show_progress=False: captions)
+    root = tmp_path / "ic-set"
+    root.mkdir()
+    (root / "manifest.json").write_text("{}")
+    s = spec(tmp_path, ic=str(root), eval_prompt="Describe it.")
+    out = tmp_path / "round-0" / "eval"
+    summary = evaluate_model(s, items, "demo:world-llava", out)
+    written = json.loads((out / "summary.json").read_text())
+    assert written == summary and written["bench"] == written["meta"]["bench"] == "ic"
+    assert written["meta"]["commit"].startswith("sha256:") and written["meta"]["prompt"] == "Describe it."
+    monkeypatch.setattr(ic, "load_ic", lambda source, revision=None: list(items))
+    mspec = ic.eval_model_spec("demo:world-llava", None, s.eval_device, s.eval_batch_size, s.eval_max_new_tokens)
+    assert written == evaluate("ic", str(root), None, Responses(model=mspec), EvalOptions(prompt="Describe it.")).summary
+    assert (out / "per_image.jsonl").is_file()
+    result = CliRunner().invoke(main, ["eval", "--compare", str(out / "summary.json"), str(out / "summary.json")])
+    assert result.exit_code == 0 and "micro.precision" in result.stdout

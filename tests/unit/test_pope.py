@@ -1,11 +1,13 @@
 """POPE on IC annotations: the question sets (seeded, independent of image order, balanced, never
-a present object asked as "no", popular = the most frequent, adversarial = the co-occurring), the
-two readers (logits against hand-made scores, on the CPU and on `meta`, and against the tiny
-models' own forward; text as POPE's script reads it), the metrics and the answers file."""
+a present object asked as "no", popular = the most frequent, adversarial = the co-occurring, with
+the counts from another IC set: the shape world's train split), the two readers (logits against
+hand-made scores, on the CPU and on `meta`, and against the tiny models' own forward; text as
+POPE's script reads it), the metrics, the answers file and the questions written for it."""
 
 import json
 import math
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
@@ -29,6 +31,7 @@ from judgefree_hub.ic import ICItem
 from judgefree_hub.ic.score import Element, ImageTruth
 
 META = torch.device("meta")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def obj(name, *synonyms):
@@ -350,3 +353,141 @@ def test_question_records_carry_the_answer_file_id():
     assert record["question_id"] == q.id == f"{q.image_id}:{q.setting}:{q.object}"
     assert set(record) == {"question_id", "image_id", "setting", "object", "question", "label"}
     assert json.loads(json.dumps(record)) == record
+
+
+# -- counts from another IC set (--pope-counts), and questions to answer elsewhere -----------
+
+PARTNER = {"circle": "square", "square": "circle", "triangle": "star", "star": "triangle"}
+
+
+def world_ic_build(out, n, split):
+    """World scenes 0..n-1 of `split`, built with the IC builder as recipes/world-ic.json builds them."""
+    from judgefree_hub.builders import BUILDERS
+
+    from judgefree_hub.recipe import recipe_from_dict
+    from judgefree_hub.world import WorldConfig, export_ic_set
+
+    export_ic_set(out / split, WorldConfig(seed=0, image_size=32), n, split=split)
+    raw = json.loads((ROOT / "recipes" / "world-ic.json").read_text())
+    raw["ic"]["manifest"] = f"{split}/manifest.jsonl"
+    return BUILDERS.get("ic")(recipe_from_dict(raw, out, "world-ic"), out / f"ic-{split}", show_progress=False).root
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """(eval build, train build): 60 unbiased eval scenes; 200 train scenes with the planted pairs."""
+    out = tmp_path_factory.mktemp("world")
+    return world_ic_build(out, 60, "eval"), world_ic_build(out, 200, "train")
+
+
+def partner_misses(items, questions):
+    """(image, shape) where the image holds one member of a planted pair, not its partner, and
+    was asked adversarial "no" questions but not about the partner; and how many were checked."""
+    misses, checked = [], 0
+    for it in items:
+        shapes = {e.name for e in it.truth.elements if e.kind == "object"}
+        asked = [q.object for q in questions if q.image_id == it.truth.id and q.setting == "adversarial"
+                 and q.label == "no"]
+        for shape in sorted(shapes & set(PARTNER)):
+            if PARTNER[shape] not in shapes and asked:
+                checked += 1
+                if PARTNER[shape] not in asked:
+                    misses.append((it.truth.id, shape, asked))
+    return misses, checked
+
+
+def test_adversarial_with_training_counts_asks_for_the_planted_partner(world):
+    """On the unbiased eval split, counts of the eval set itself do not know the planted pairs;
+    counts of the train split do: every image with one member of a pair is asked about the other."""
+    from judgefree_hub.ic import load_ic
+
+    eval_items, train_items = (load_ic(str(root)) for root in world)
+    with_counts = pope_questions(eval_items, seed=0, counts=train_items)
+    misses, checked = partner_misses(eval_items, with_counts)
+    assert checked >= 30 and misses == [], misses
+    own_misses, _ = partner_misses(eval_items, pope_questions(eval_items, seed=0))
+    assert own_misses  # the option is what makes the adversarial setting ask the partners
+    # presence still comes from the evaluated set: the "yes" questions and random draws are unchanged
+    own = pope_questions(eval_items, seed=0)
+    assert [q for q in with_counts if q.setting == "random" or q.label == "yes"] == \
+        [q for q in own if q.setting == "random" or q.label == "yes"]
+
+
+def test_popular_with_training_counts_takes_their_most_frequent_absent_shapes(world):
+    from judgefree_hub.ic import load_ic
+
+    eval_items, train_items = (load_ic(str(root)) for root in world)
+    train_frequency = Counter(s for it in train_items for s in {e.name for e in it.truth.elements
+                                                                 if e.kind == "object"})
+    index = index_objects(eval_items, counts=train_items)
+    assert index.frequency == dict(train_frequency)
+    assert index.frequency != index_objects(eval_items).frequency
+    groups = by_image(pope_questions(eval_items, seed=0, counts=train_items))
+    for it in eval_items:
+        asked = groups.get((it.truth.id, "popular"), [])
+        no = [q.object for q in asked if q.label == "no"]
+        want = sorted(index.absent(it.truth.id), key=lambda k: (-train_frequency[k], k))[:len(no)]
+        assert no == want, (it.truth.id, no, want)
+
+
+def test_counts_map_onto_the_evaluated_objects_by_name_or_form():
+    """A counts object is the evaluated object of the same key or the one sharing a form (puppy ->
+    dog); objects only the counts set has are never asked; evaluated objects it lacks count 0."""
+    items = [item("a", obj("dog", "puppy"), obj("ball")), item("b", obj("cat"), obj("sofa")),
+             item("c", obj("sofa"))]
+    counts = [item("x", obj("puppy"), obj("sofa")), item("y", obj("puppies"), obj("zebra")),
+              item("z", obj("balls"))]
+    index = index_objects(items, counts)
+    assert index.frequency == {"dog": 2, "sofa": 1, "ball": 1, "cat": 0}
+    assert index.cooccur == {("dog", "sofa"): 1, ("sofa", "dog"): 1}
+    questions = pope_questions(items, seed=0, per_image=1, counts=counts)
+    assert "zebra" not in {q.object for q in questions}
+    assert [q.object for q in by_image(questions)[("b", "adversarial")] if q.label == "no"] == ["dog"]
+
+
+def cli(*args):
+    from click.testing import CliRunner
+
+    from judgefree_hub.cli import main
+
+    result = CliRunner().invoke(main, list(map(str, args)), prog_name="jfhub")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr.strip().splitlines()
+
+
+def test_questions_out_then_answers_round_trip_with_counts_recorded(world, tmp_path):
+    """--questions-out writes exactly the ids --answers scoring expects (with --pope-counts too),
+    without labels; all "yes" scores a yes-ratio of 1; the meta names the counts set."""
+    from judgefree_hub.evals import dataset_commit
+
+    eval_ic, train_ic = map(str, world)
+    questions = tmp_path / "q" / "questions.jsonl"
+    code, out, err = cli("eval", "--bench", "pope", "--ic", eval_ic, "--pope-counts", train_ic,
+                         "--questions-out", questions)
+    rows = [json.loads(line) for line in questions.read_text().splitlines()]
+    assert code == 0 and not err and out.splitlines() == [f"wrote {len(rows)} POPE questions to {questions}"]
+    assert all(set(r) == {"question_id", "image_id", "setting", "object", "question"} for r in rows)
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("".join(json.dumps({"question_id": r["question_id"], "answer": "Yes"}) + "\n" for r in rows))
+    code, out, err = cli("eval", "--bench", "pope", "--ic", eval_ic, "--pope-counts", train_ic, "--answers", answers,
+                         "--out", tmp_path / "e")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "e" / "summary.json").read_text())
+    scored = [json.loads(line)["question_id"] for line in (tmp_path / "e" / "per_question.jsonl").read_text().splitlines()]
+    assert scored == [r["question_id"] for r in rows]
+    assert all(v["yes_ratio"] == 1.0 for v in summary["settings"].values()) and len(summary["settings"]) == 3
+    assert summary["meta"]["counts_source"] == {"ic": train_ic, "revision": None, "commit": dataset_commit(train_ic, None)}
+    assert summary["meta"]["counts_source"]["commit"].startswith("sha256:")
+    assert f"popular and adversarial counted on {train_ic}" in out
+    # counted on the evaluated set itself, the adversarial questions differ: the file misses some
+    code, _, err = cli("eval", "--bench", "pope", "--ic", eval_ic, "--answers", answers, "--out", tmp_path / "own")
+    assert code == 1 and len(err) == 1 and "no answer for" in err[0], err
+
+
+def test_pope_counts_is_refused_for_other_benches_in_one_line(tmp_path):
+    captions = tmp_path / "c.jsonl"
+    captions.write_text("")
+    code, _, err = cli("eval", "--bench", "ic", "--ic", tmp_path, "--captions", captions, "--pope-counts", tmp_path)
+    assert code == 2 and err == ["Error: --pope-counts is for --bench pope, not ic"]
+    code, _, err = cli("eval", "--bench", "pope", "--questions-out", tmp_path / "q.jsonl")
+    assert code == 2 and err == ["Error: --questions-out needs --ic DATASET: the questions are about its images"]

@@ -7,8 +7,9 @@ import torch
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from judgefree_hub.demo import world_clip, world_llava
+from judgefree_hub.evals.pope import AnswerTokens
 from judgefree_hub.seeding import rng
-from judgefree_hub.world import WorldConfig, describe, scene_at
+from judgefree_hub.world import SHAPES, WorldConfig, describe, scene_at
 
 
 def test_open_clip_tower_converts_to_transformers_exactly():
@@ -50,25 +51,55 @@ def test_hard_negative_makes_exactly_one_change():
     assert kinds == {"added", "swapped", "recoloured", "resized"}
 
 
-def test_describer_batch_trains_on_the_caption_only_with_some_text_only_examples():
-    spec = world_llava.DescriberTraining(batch_size=8, text_only_share=0.3)
-    tok = world_llava.build_tokenizer(world_llava.corpus(spec.world, n=200), world_llava.VOCAB_SIZE)
+def test_describer_batch_trains_on_the_answer_only_with_text_only_examples_and_questions():
+    spec = world_llava.DescriberTraining(batch_size=16, text_only_share=0.3, question_share=0.3)
+    tok = world_llava.build_tokenizer(world_llava.corpus(spec, n=200), world_llava.VOCAB_SIZE)
     proc = world_llava.make_processor(tok, spec.feature_strategy)
     batch = world_llava._batch(proc, spec, 0)
-    text_only = [rng(spec.world.seed, "world-text-only", str(j)).random() < 0.3 for j in range(8)]
-    assert 0 < sum(text_only) < 8  # both kinds of example are exercised
+    examples = [world_llava.example(spec, j) for j in range(16)]
+    kinds = {("question" if e.prompt not in world_llava.PROMPTS else "caption", e.with_image) for e in examples}
+    assert kinds == {("question", True), ("caption", True), ("caption", False)}  # every kind is exercised
     size = world_llava.IMAGE_SIZE
-    assert batch["pixel_values"].shape == (8 - sum(text_only), 3, size, size)
+    assert batch["pixel_values"].shape == (sum(e.with_image for e in examples), 3, size, size)
     image_id = tok.convert_tokens_to_ids(tok.image_token)
     for j, (ids, labels, mask) in enumerate(zip(batch["input_ids"], batch["labels"], batch["attention_mask"])):
         n = int(mask.sum())
-        assert int((ids == image_id).sum()) == (0 if text_only[j] else world_llava.image_seq_length("full"))
+        assert int((ids == image_id).sum()) == (world_llava.image_seq_length("full") if examples[j].with_image else 0)
         kept = labels[labels != -100]
         assert kept[-1] == tok.eos_token_id and (labels[:n] != -100).sum() == len(kept)
-        gen = rng(spec.world.seed, "world-caption", "train", str(j))
-        gen.integers(len(world_llava.PROMPTS))  # the prompt is drawn first
-        assert tok.decode(kept[:-1]) == " " + describe(scene_at(spec.world, "train", j), gen)
+        assert tok.decode(kept[:-1]) == " " + examples[j].answer
+        assert examples[j].prompt in tok.decode(ids[:n])
         assert (ids[n:] == tok.pad_token_id).all() and np.all(labels[n:].numpy() == -100)
+
+
+def test_describer_examples_caption_the_scene_or_answer_a_question_about_it_truthfully():
+    spec = world_llava.DescriberTraining()
+    questions = {q.format(object=s): s for q in world_llava.QUESTIONS for s in SHAPES}
+    asked, said_yes = 0, 0
+    for j in range(2000):
+        e = world_llava.example(spec, j)
+        assert e.scene == scene_at(spec.world, "train", j)
+        if e.prompt in questions:
+            asked += 1
+            assert e.with_image and e.answer in world_llava.ANSWERS
+            present = questions[e.prompt] in {o.shape for o in e.scene.objects}
+            assert (e.answer == "Yes") == present, (j, e)
+            said_yes += present
+        else:
+            assert e.prompt in world_llava.PROMPTS
+            gen = rng(spec.world.seed, "world-caption", "train", str(j))
+            gen.integers(len(world_llava.PROMPTS))  # the prompt is drawn first
+            assert e.answer == describe(e.scene, gen)
+    assert abs(asked / 2000 - spec.question_share) < 0.03
+    assert abs(said_yes / asked - 0.5) < 0.05  # balanced, as POPE's questions are
+
+
+def test_the_describer_tokenizer_reads_yes_and_no_in_one_token_each():
+    spec = world_llava.DescriberTraining()
+    tok = world_llava.build_tokenizer(world_llava.corpus(spec), world_llava.VOCAB_SIZE)
+    assert AnswerTokens.of(tok).single  # POPE's next-token reader: one forward per question
+    for answer in world_llava.ANSWERS:
+        assert len(tok(" " + answer, add_special_tokens=False)["input_ids"]) == 1
 
 
 def test_describer_reads_the_class_token_and_penultimate_layer():
@@ -77,7 +108,7 @@ def test_describer_reads_the_class_token_and_penultimate_layer():
     training step runs on mixed batches."""
     spec = world_llava.DescriberTraining(batch_size=4, text_only_share=0.3)
     assert (spec.feature_layer, spec.feature_strategy) == (-2, "full")
-    tok = world_llava.build_tokenizer(world_llava.corpus(spec.world, n=200), world_llava.VOCAB_SIZE)
+    tok = world_llava.build_tokenizer(world_llava.corpus(spec, n=200), world_llava.VOCAB_SIZE)
     proc = world_llava.make_processor(tok, spec.feature_strategy)
     config = world_llava.make_config(len(tok), tok.bos_token_id, tok.eos_token_id, tok.pad_token_id,
                                      tok.convert_tokens_to_ids(tok.image_token), spec.feature_layer,
