@@ -70,17 +70,23 @@ def recipe(per_shard=2, version="1.0.0"):
 
 
 class Toy(BuildSteps[int]):
-    """Items become text members; `fail_on` raises while building that item; `delay` slows
-    this rank down (a slow GPU) so that the others take more shards."""
+    """Items become text members; the rank raises on its `fail_at`-th shard (counting from 1),
+    whichever items it holds, and records them in `failed`; `delay` slows this rank down (a slow
+    GPU) so that the others take more shards; `wait_for` holds every shard until that event is
+    set (so a rank cannot finish the build before another has started)."""
 
-    def __init__(self, fail_on=None, delay=0.0):
-        self.fail_on, self.delay = fail_on, delay
+    def __init__(self, fail_at=None, delay=0.0, wait_for=None):
+        self.fail_at, self.delay, self.wait_for = fail_at, delay, wait_for
         self.built: list[list[int]] = []
+        self.failed: list[int] | None = None
 
     def shard(self, items, progress):
+        if self.wait_for is not None:
+            assert self.wait_for.wait(30), "the rank it waits for never started"
         time.sleep(self.delay)
-        if self.fail_on in items:
-            raise RuntimeError(f"item {self.fail_on} broke\nsecond line")
+        if self.fail_at is not None and len(self.built) + 1 == self.fail_at:
+            self.failed = list(items)
+            raise RuntimeError(f"item {items[-1]} broke\nsecond line")
         self.built.append(list(items))
         return ShardContent([{"__key__": f"i{i}", "txt": str(i * i).encode()} for i in items],
                             {"samples": len(items), "sum": sum(items)})
@@ -144,17 +150,25 @@ def test_a_slow_rank_takes_fewer_shards(tmp_path):
 @pytest.mark.parametrize("failing_rank", [0, 1, 2])
 def test_a_failure_in_any_rank_stops_all_and_a_rerun_with_another_count_completes(tmp_path, failing_rank):
     items = list(range(40))
-    steps = [Toy(fail_on=21 if r == failing_rank else None, delay=0.02) for r in range(3)]
-    steps[failing_rank].delay = 0.0  # it reaches item 21 whoever else is faster
+    started = threading.Event()  # the others wait until the failing rank holds a shard
+
+    class Starts(Toy):
+        def shard(self, items, progress):
+            started.set()
+            return super().shard(items, progress)
+
+    steps = [Starts(fail_at=3) if r == failing_rank else Toy(delay=0.02, wait_for=started) for r in range(3)]
     _, errors = launch(tmp_path / "many", items, steps, 3)
     assert isinstance(errors[failing_rank], RuntimeError)
+    broke = steps[failing_rank].failed[-1]
     root = tmp_path / "many" / "toy" / "1.0.0"
     assert not (root / "manifest.json").exists()
     others = [e for r, e in enumerate(errors) if r != failing_rank and e is not None]
-    assert all(isinstance(e, BuildError) and f"rank {failing_rank}: item 21 broke" in str(e) for e in others)
+    assert all(isinstance(e, BuildError) and f"rank {failing_rank}: item {broke} broke" in str(e) for e in others)
     assert errors[0] is not None  # rank 0 never finishes a version with a shard missing
-    kept = {p.name for p in (root / "data").iterdir()}
-    assert "train-000010.tar" not in kept and kept  # the failed shard is missing, finished ones stay
+    kept = {p.stem for p in (root / ".progress").glob("*.json")}  # shards finished and marked
+    assert f"train-{broke // 2:06d}" not in kept  # the failed shard is missing
+    assert len(kept) >= 2  # finished ones stay: at least the failing rank's own two
 
     solo = run_build(recipe(), tmp_path / "solo", iter(items), Toy(), show_progress=False)
     rerun = [Toy(), Toy()]
@@ -162,7 +176,7 @@ def test_a_failure_in_any_rank_stops_all_and_a_rerun_with_another_count_complete
     assert errors == [None, None]
     assert tree(root) == tree(solo.root)
     rebuilt = {tuple(c) for s in rerun for c in s.built}
-    assert (20, 21) in rebuilt and len(rebuilt) == 20 - len(kept)  # only what was missing
+    assert (broke - 1, broke) in rebuilt and len(rebuilt) == 20 - len(kept)  # only what was missing
     assert results[0].shards_resumed == len(kept)
 
 
