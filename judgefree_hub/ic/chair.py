@@ -15,25 +15,28 @@ Definitions, as in CHAIR's utils/chair.py (github.com/LisaAnne/Hallucination):
 - CHAIR-i = hallucinated mentions / all mentions; CHAIR-s = captions with at least one
   hallucinated mention / all captions (a caption naming no COCO object counts, unhallucinated).
 
-CHAIR's special cases, and how they are read here:
+CHAIR's special cases, read as CHAIR reads them:
 
 - Two-word categories and forms (hot dog, teddy bear, fire hydrant, stop sign, traffic light,
   wine glass, cell phone, baseball bat, sports ball, ...) are one mention: the longest phrase
   wins, so a hot dog is not a dog, a teddy bear not a bear, a wine glass names no glass.
-- "baby", "adult", "male", "female" or "mother" before an animal word (any form of bird, cat,
-  dog, horse, sheep, cow, elephant, bear, zebra, giraffe) names the animal only, not a person;
-  "baby animal" and "baby cub" name nothing. CHAIR applies this to the ten category names,
-  "animal" and "cub" with "baby"/"adult"; here every form of those animals and three more
-  qualifiers. "young" is no person word, so "young dog" needs no rule.
-- "passenger" before an airplane, train, bus or boat word names the vehicle only (CHAIR: jet,
-  train).
+- "baby" or "adult" before one of the ten animal categories (bird, cat, dog, horse, sheep, cow,
+  elephant, bear, zebra, giraffe) names the animal only, not a person; "baby animal", "baby cub"
+  and their "adult" forms name nothing. As in CHAIR, only the category names: "baby puppy" is a
+  person and a dog, "male dog" a person and a dog.
+- "passenger jet" is an airplane and "passenger train" a train, no person; "train track" and
+  "home plate" name nothing.
 - "bow tie" is a tie; "toilet seat" is a toilet, and when a caption names a toilet its "seat"
   is no chair.
 - Plurals are read as singulars (vocab.py), possessives dropped.
-- CHAIR reads some words that are mostly something else as objects, and so does this list, for
-  comparability: "table" (dining table), "seat" (chair), "bow" (tie), "meter" (parking meter),
-  "pitcher" and "player" (person), "container" (bowl), "orange" also as a colour. A few
-  phrases CHAIR splits are one object here: "microwave oven", "toaster oven".
+- CHAIR reads some words that are mostly something else as objects, and so does this list:
+  "table" (dining table), "seat" (chair), "bow" (tie), "pitcher" and "player" (person),
+  "container" (bowl), "orange" also as a colour. "microwave oven" is a microwave and an oven.
+
+A known difference from CHAIR's code, left alone: CHAIR lemmatizes with NLTK's part-of-speech
+tagger and WordNet, where this reads plurals by rule (vocab.py), so a rare word may be read
+differently. (CHAIR's list has the three-word form "stove top oven", which its reading of two
+words at a time never matches; it is left out here, so both read stove + oven.)
 
 Precision, recall and F1 are counted over distinct categories as under "extended" (recall is
 None for an image without COCO objects); they are not part of CHAIR.
@@ -52,9 +55,13 @@ from .vocab import Phrase, Vocabulary, load_vocabulary, segment
 
 COCO_FILE = "coco_objects.json"
 ANIMALS = ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe")
-QUALIFIERS = ("baby", "adult", "male", "female", "mother")
-VEHICLES = ("airplane", "train", "bus", "boat")
-NAME_NOTHING = tuple(f"{q} {w}" for q in QUALIFIERS for w in ("animal", "cub"))
+QUALIFIERS = ("baby", "adult")
+PASSENGER = {"airplane": ("jet",), "train": ("train",)}
+"""CHAIR's "passenger jet" and "passenger train": the vehicle only."""
+NAME_NOTHING = tuple(f"{phrase}{plural}" for phrase in (*(f"{q} {w}" for q in QUALIFIERS for w in ("animal", "cub")),
+                                                        "train track", "home plate") for plural in ("", "s"))
+"""Phrases that name no object, singular and plural: their last words are no vocabulary word,
+so the plural rule (vocab.py) does not read them."""
 DROPPED_WITH = {"toilet": ("seat",)}
 """When a caption names the key object, these forms of it are not mentions (CHAIR's toilet seat)."""
 
@@ -64,19 +71,18 @@ def _listed_forms() -> dict[str, tuple[str, ...]]:
     return {name: tuple(forms) for name, forms in data.items() if not name.startswith("_")}
 
 
-def _generated_forms(data: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:
-    """Qualified animal and vehicle phrases, which name the animal or vehicle only."""
-    out: dict[str, list[str]] = {}
-    for name in ANIMALS:
-        out[name] = [f"{q} {form}" for form in data[name] for q in QUALIFIERS]
-    for name in VEHICLES:
-        out[name] = [f"passenger {form}" for form in data[name]]
+def _generated_forms() -> dict[str, list[str]]:
+    """CHAIR's qualified animal and passenger-vehicle phrases, which name the animal or vehicle
+    only."""
+    out: dict[str, list[str]] = {name: [f"{q} {name}" for q in QUALIFIERS] for name in ANIMALS}
+    for name, words in PASSENGER.items():
+        out[name] = [f"passenger {w}" for w in words]
     return out
 
 
 @dataclass(frozen=True)
 class CocoVocabulary:
-    """The 80 COCO categories with CHAIR-style synonyms and CHAIR's special cases."""
+    """The 80 COCO categories with CHAIR's synonyms and special cases."""
 
     vocab: Vocabulary
     name_nothing: frozenset[Phrase]
@@ -109,7 +115,7 @@ class CocoVocabulary:
 @lru_cache(maxsize=1)
 def load_coco_vocabulary() -> CocoVocabulary:
     listed = _listed_forms()
-    vocab = load_vocabulary(base=COCO_FILE, more_forms=_generated_forms(listed))
+    vocab = load_vocabulary(base=COCO_FILE, more_forms=_generated_forms())
     return CocoVocabulary(vocab, frozenset(vocab.phrase(t) for t in NAME_NOTHING),
                           {c: frozenset(vocab.phrase(f) for f in forms) for c, forms in DROPPED_WITH.items()},
                           listed)

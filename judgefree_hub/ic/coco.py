@@ -10,7 +10,7 @@ truth needs it), IMAGES the folder holding the images' file_name. One manifest r
   `coco_image_id` (the integer id; read_manifest ignores it);
 - `domain` "coco", or with --domain supercategory the supercategory most of the image's
   instances have (ties: alphabetical; an image without instances: that of its caption objects);
-- `elements`: one object per COCO category present, named as COCO names it, its CHAIR-style
+- `elements`: one object per COCO category present, named as COCO names it, its CHAIR
   synonyms (coco_objects.json) as synonyms. As in CHAIR, present means labelled in INSTANCES or
   named in one of the image's reference captions (read as chair.py reads a caption); each
   element's `from` lists which ("instances", "captions"). The IC builder keeps name, synonyms

@@ -153,7 +153,7 @@ def score_all(items: Sequence[ICItem], captions: Mapping[str, str],
 
     "extended": objects.json (80 COCO categories + everyday objects) extended by the dataset's
     own objects, each named object counted once per caption, unannotated scenery neutral
-    (SCENE_OBJECTS). "coco": CHAIR on the 80 COCO categories only, with CHAIR-style synonyms,
+    (SCENE_OBJECTS). "coco": CHAIR on the 80 COCO categories only, with CHAIR's synonyms,
     every mention counted; the dataset's other elements are ignored (chair.py)."""
     if vocabulary not in VOCABULARIES:
         raise ValueError(f"vocabulary must be one of {', '.join(VOCABULARIES)}, got {vocabulary!r}")
