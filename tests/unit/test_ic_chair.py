@@ -43,6 +43,18 @@ def test_the_coco_vocabulary_is_the_80_categories_named_as_coco_names_them(coco)
         assert coco.category(word) is None  # not a COCO category: never counted
 
 
+def test_every_listed_form_is_one_mention_of_its_category_alone_and_in_a_sentence(coco):
+    """Generated over the whole list: each form, in a sentence, is exactly one mention of its own
+    category, and "baby"/"adult" before each animal category name names the animal only."""
+    for category in coco.categories:
+        for form in coco.forms(category):
+            assert coco.category(form) == category, form
+            assert coco.mentions(f"There is a {form} here.") == [category], form
+    for animal in ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"):
+        for qualifier in ("baby", "adult"):
+            assert coco.mentions(f"A {qualifier} {animal} and a {qualifier}.") == [animal, "person"]
+
+
 @pytest.mark.parametrize("caption,mentions", [
     ("A dog, a dog and another dog.", ["dog", "dog", "dog"]),  # every mention
     ("Hot dogs next to a dog.", ["hot dog", "dog"]),  # a hot dog is not a dog
