@@ -58,8 +58,8 @@ ANIMALS = ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "z
 QUALIFIERS = ("baby", "adult")
 PASSENGER = {"airplane": ("jet",), "train": ("train",)}
 """CHAIR's "passenger jet" and "passenger train": the vehicle only."""
-NAME_NOTHING = tuple(f"{phrase}{plural}" for phrase in (*(f"{q} {w}" for q in QUALIFIERS for w in ("animal", "cub")),
-                                                        "train track", "home plate") for plural in ("", "s"))
+_NAMES_NOTHING = (*(f"{q} {w}" for q in QUALIFIERS for w in ("animal", "cub")), "train track", "home plate")
+NAME_NOTHING = tuple(f"{phrase}{s}" for phrase in _NAMES_NOTHING for s in ("", "s"))
 """Phrases that name no object, singular and plural: their last words are no vocabulary word,
 so the plural rule (vocab.py) does not read them."""
 DROPPED_WITH = {"toilet": ("seat",)}
